@@ -1,0 +1,505 @@
+#include "whirl/runtime/io_loop.h"
+
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <system_error>
+
+#include "whirl/runtime/errors.h"
+#include "whirl/runtime/log.h"
+
+namespace whirl {
+namespace {
+
+thread_local IOLoop* tls_current = nullptr;
+thread_local std::unique_ptr<IOLoop> tls_owned;
+
+constexpr std::uint64_t kUntracked = 0;  // user_data of CQEs nobody waits for
+
+std::uint64_t encode(std::uint32_t index, std::uint32_t generation) {
+  return (static_cast<std::uint64_t>(generation) << 32) | index;
+}
+std::uint32_t index_of(std::uint64_t user_data) { return static_cast<std::uint32_t>(user_data); }
+std::uint32_t generation_of(std::uint64_t user_data) { return static_cast<std::uint32_t>(user_data >> 32); }
+
+[[noreturn]] void throw_errno(int error, const char* what) { throw std::system_error(error, std::generic_category(), what); }
+
+}  // namespace
+
+// Reads the eventfd that add_callback writes from other threads. One read is
+// always armed on the ring; its buffer is this object, which the loop owns
+// until every operation has been reaped.
+class IOLoop::Waker final : public Completion {
+ public:
+  explicit Waker(IOLoop* loop) : loop_(loop), fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (fd_ < 0) throw_errno(errno, "eventfd");
+    arm();
+  }
+  ~Waker() { ::close(fd_); }
+
+  void wake() noexcept {
+    std::uint64_t one = 1;
+    // EAGAIN means the counter is already non-zero: the loop will wake anyway.
+    [[maybe_unused]] ssize_t n = ::write(fd_, &one, sizeof one);
+  }
+
+  void complete(int result, unsigned /*flags*/) override {
+    if (loop_->shutting_down_) return;
+    if (result < 0 && result != -EAGAIN && result != -EINTR) {
+      log::gen().error("eventfd read failed: {}", std::strerror(-result));
+    }
+    loop_->drain_cross_thread();
+    arm();
+  }
+
+ private:
+  void arm() {
+    io_uring_sqe* sqe = loop_->get_sqe(this, &user_data_);
+    io_uring_prep_read(sqe, fd_, &counter_, sizeof counter_, 0);
+  }
+
+  IOLoop* loop_;
+  int fd_;
+  std::uint64_t counter_ = 0;
+  std::uint64_t user_data_ = 0;
+};
+
+// Reads a signalfd for the signals given to add_signal_handler and runs their
+// handlers on the loop thread.
+class IOLoop::SignalReader final : public Completion {
+ public:
+  explicit SignalReader(IOLoop* loop) : loop_(loop) {
+    sigemptyset(&mask_);
+    sigemptyset(&previously_blocked_);
+  }
+  ~SignalReader() {
+    if (fd_ >= 0) ::close(fd_);
+    // Unblock what we blocked, so the process's signal behaviour is restored.
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    for (auto& [signo, handler] : handlers_) {
+      if (!sigismember(&previously_blocked_, signo)) sigaddset(&unblock, signo);
+    }
+    pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
+  }
+
+  void add(int signo, Callback handler) {
+    if (signo <= 0 || signo >= NSIG) throw std::invalid_argument("add_signal_handler: bad signal number");
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, signo);
+    sigset_t old;
+    pthread_sigmask(SIG_BLOCK, &one, &old);
+    if (!handlers_.contains(signo) && sigismember(&old, signo)) sigaddset(&previously_blocked_, signo);
+    sigaddset(&mask_, signo);
+    handlers_[signo] = std::move(handler);
+    int fd = signalfd(fd_, &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0) throw_errno(errno, "signalfd");
+    if (fd_ < 0) {
+      fd_ = fd;
+      arm();
+    }
+  }
+
+  void remove(int signo) {
+    if (handlers_.erase(signo) == 0) return;
+    sigdelset(&mask_, signo);
+    if (fd_ >= 0) signalfd(fd_, &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (!sigismember(&previously_blocked_, signo)) {
+      sigset_t one;
+      sigemptyset(&one);
+      sigaddset(&one, signo);
+      pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+    }
+    sigdelset(&previously_blocked_, signo);
+  }
+
+  void complete(int result, unsigned /*flags*/) override {
+    armed_ = false;
+    if (loop_->shutting_down_) return;
+    if (result == static_cast<int>(sizeof info_)) {
+      auto it = handlers_.find(static_cast<int>(info_.ssi_signo));
+      if (it != handlers_.end()) loop_->run_callback(it->second);
+    } else if (result < 0 && result != -EAGAIN && result != -EINTR) {
+      log::gen().error("signalfd read failed: {}", std::strerror(-result));
+      return;
+    }
+    arm();
+  }
+
+ private:
+  void arm() {
+    if (armed_ || fd_ < 0) return;
+    io_uring_sqe* sqe = loop_->get_sqe(this, &user_data_);
+    io_uring_prep_read(sqe, fd_, &info_, sizeof info_, 0);
+    armed_ = true;
+  }
+
+  IOLoop* loop_;
+  int fd_ = -1;
+  bool armed_ = false;
+  sigset_t mask_;
+  sigset_t previously_blocked_;
+  std::map<int, Callback> handlers_;
+  signalfd_siginfo info_{};
+  std::uint64_t user_data_ = 0;
+};
+
+// ---- construction and teardown ----
+
+IOLoop::IOLoop() : IOLoop(Options{}) {}
+
+IOLoop::IOLoop(Options options) : owner_pid_(getpid()), owner_thread_(std::this_thread::get_id()) {
+  setup_ring(options);
+  waker_ = new Waker(this);
+  previous_current_ = tls_current;
+  tls_current = this;
+}
+
+void IOLoop::setup_ring(const Options& options) {
+  // Most specific first; older kernels refuse flags they do not know with
+  // -EINVAL, so step down until one is accepted.
+  const unsigned candidates[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+      IORING_SETUP_COOP_TASKRUN,
+      0,
+  };
+  int rc = -EINVAL;
+  for (unsigned flags : candidates) {
+    io_uring_params params{};
+    params.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+    params.cq_entries = options.cq_entries;
+    rc = io_uring_queue_init_params(options.sq_entries, &ring_, &params);
+    if (rc == 0) {
+      setup_flags_ = params.flags;
+      if (!(params.features & IORING_FEAT_EXT_ARG)) {
+        io_uring_queue_exit(&ring_);
+        throw std::runtime_error("whirl needs a kernel with IORING_FEAT_EXT_ARG (Linux 5.11 or later)");
+      }
+      return;
+    }
+    if (rc != -EINVAL) break;
+  }
+  throw_errno(-rc, "io_uring_queue_init");
+}
+
+IOLoop::~IOLoop() {
+  shutdown();
+  delete signals_;
+  delete waker_;
+  io_uring_queue_exit(&ring_);
+  if (tls_current == this) tls_current = previous_current_;
+}
+
+void IOLoop::shutdown() noexcept {
+  shutting_down_ = true;
+  // 1. Detach and cancel every operation in flight, then reap until the
+  //    kernel has let go of all of them: their buffers live in the frames
+  //    destroyed below.
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    if (!slots_[i].busy) continue;
+    slots_[i].target = nullptr;
+    io_uring_sqe* sqe = get_untracked_sqe();
+    io_uring_prep_cancel64(sqe, encode(i, slots_[i].generation), 0);
+  }
+  dispatch_pending();  // only releases slots now: every target is detached
+  int idle_waits = 0;
+  while (busy_slots_ > 0 && idle_waits < 50) {
+    __kernel_timespec ts{0, 100'000'000};
+    io_uring_cqe* cqe = nullptr;
+    int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    if (rc == -ETIME) ++idle_waits;
+    harvest();
+    dispatch_pending();
+  }
+  if (busy_slots_ > 0) {
+    log::gen().error("IOLoop destroyed with {} operations the kernel did not release", busy_slots_);
+  }
+  // 2. Destroy the tasks that never finished. Their frames' destructors may
+  //    still talk to the loop (remove timers, leave wait lists).
+  for (Root& root : roots_) {
+    if (root.live) {
+      root.live = false;
+      ++root.generation;
+      root.frame.destroy();
+    }
+  }
+  ready_.clear();
+  timers_.clear();
+  std::lock_guard lock(cross_mutex_);
+  cross_queue_.clear();
+}
+
+IOLoop& IOLoop::current() {
+  if (tls_current == nullptr) tls_owned = std::make_unique<IOLoop>();
+  return *tls_current;
+}
+
+IOLoop* IOLoop::current_or_null() noexcept { return tls_current; }
+
+void IOLoop::make_current() noexcept { tls_current = this; }
+
+// ---- running ----
+
+void IOLoop::run() {
+  if (running_) throw std::logic_error("IOLoop::run: already running");
+  if (getpid() != owner_pid_) {
+    throw std::logic_error("IOLoop used in a forked child; create loops after fork_processes");
+  }
+  running_ = true;
+  struct Reset {
+    IOLoop* loop;
+    ~Reset() {
+      loop->running_ = false;
+      loop->stopping_ = false;
+    }
+  } reset{this};
+  while (!stopping_) run_once();
+}
+
+void IOLoop::run_once() {
+  run_ready();
+  enter_kernel(ready_.empty() && !stopping_);
+  harvest();
+  dispatch_pending();
+  fire_due_timers();
+}
+
+void IOLoop::run_ready() {
+  // Only what was ready when the turn began: work made ready now runs after
+  // the next reap, so I/O is never starved by a task that keeps yielding.
+  for (std::size_t n = ready_.size(); n > 0 && !ready_.empty(); --n) {
+    Callback callback = ready_.pop_front();
+    run_callback(callback);
+  }
+}
+
+void IOLoop::run_callback(Callback& callback) noexcept {
+  try {
+    callback();
+  } catch (const std::exception& e) {
+    log::app().error("Exception in callback: {}", e.what());
+  } catch (...) {
+    log::app().error("Exception in callback: unknown exception");
+  }
+}
+
+void IOLoop::enter_kernel(bool block) {
+  int rc;
+  if (!block) {
+    // Submits and, with DEFER_TASKRUN, runs the completions the kernel has
+    // ready, without waiting.
+    rc = io_uring_submit_and_get_events(&ring_);
+  } else if (auto deadline = timers_.next_deadline()) {
+    auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - time());
+    if (wait.count() < 0) wait = wait.zero();
+    __kernel_timespec ts{static_cast<long long>(wait.count() / 1'000'000'000),
+                         static_cast<long long>(wait.count() % 1'000'000'000)};
+    io_uring_cqe* cqe = nullptr;
+    rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  } else {
+    rc = io_uring_submit_and_wait(&ring_, 1);
+  }
+  // -ETIME: the timer deadline came first. -EINTR: a signal. -EBUSY/-EAGAIN:
+  // the completion queue is full; reaping below makes room.
+  if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
+    log::gen().error("io_uring_enter failed: {}", std::strerror(-rc));
+  }
+}
+
+void IOLoop::harvest() {
+  io_uring_cqe* batch[64];
+  for (;;) {
+    unsigned n = io_uring_peek_batch_cqe(&ring_, batch, 64);
+    if (n == 0) return;
+    for (unsigned i = 0; i < n; ++i) pending_cqes_.push_back(Cqe{batch[i]->user_data, batch[i]->res, batch[i]->flags});
+    io_uring_cq_advance(&ring_, n);
+  }
+}
+
+void IOLoop::dispatch_pending() {
+  while (!pending_cqes_.empty()) {
+    Cqe cqe = pending_cqes_.pop_front();
+    deliver(cqe);
+  }
+}
+
+void IOLoop::deliver(const Cqe& cqe) {
+  if (cqe.user_data == kUntracked || !in_flight(cqe.user_data)) return;
+  std::uint32_t index = index_of(cqe.user_data);
+  Completion* target = slots_[index].target;
+  // Release before delivering: the target may start its next operation (and
+  // may be destroyed) inside complete().
+  if (!(cqe.flags & IORING_CQE_F_MORE)) release_slot(index);
+  if (target != nullptr) target->complete(cqe.result, cqe.flags);
+}
+
+void IOLoop::fire_due_timers() {
+  TimePoint now = time();
+  while (UniqueFunction callback = timers_.pop_due(now)) run_callback(callback);
+}
+
+// ---- operation slots ----
+
+io_uring_sqe* IOLoop::get_untracked_sqe() {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (sqe == nullptr) {
+    // The submission queue is full: hand what we have to the kernel.
+    io_uring_submit(&ring_);
+    sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) throw std::runtime_error("io_uring submission queue stays full");
+  }
+  io_uring_sqe_set_data64(sqe, kUntracked);
+  return sqe;
+}
+
+io_uring_sqe* IOLoop::get_sqe(Completion* target, std::uint64_t* user_data) {
+  io_uring_sqe* sqe = get_untracked_sqe();
+  std::uint32_t index;
+  if (!free_slots_.empty()) {
+    index = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    index = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  OpSlot& slot = slots_[index];
+  slot.target = target;
+  slot.busy = true;
+  ++busy_slots_;
+  *user_data = encode(index, slot.generation);
+  io_uring_sqe_set_data64(sqe, *user_data);
+  return sqe;
+}
+
+void IOLoop::release_slot(std::uint32_t index) noexcept {
+  OpSlot& slot = slots_[index];
+  slot.busy = false;
+  slot.target = nullptr;
+  ++slot.generation;
+  if (slot.generation == 0) slot.generation = 1;  // user_data 0 is kUntracked
+  --busy_slots_;
+  free_slots_.push_back(index);
+}
+
+bool IOLoop::in_flight(std::uint64_t user_data) const noexcept {
+  std::uint32_t index = index_of(user_data);
+  return user_data != kUntracked && index < slots_.size() && slots_[index].busy &&
+         slots_[index].generation == generation_of(user_data);
+}
+
+void IOLoop::cancel_operation(std::uint64_t user_data) {
+  if (!in_flight(user_data)) return;
+  io_uring_sqe* sqe = get_untracked_sqe();
+  io_uring_prep_cancel64(sqe, user_data, 0);
+}
+
+void IOLoop::cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void*, int, unsigned), void* context) {
+  if (!in_flight(user_data)) return;
+  slots_[index_of(user_data)].target = nullptr;
+  cancel_operation(user_data);
+  for (;;) {
+    // Its CQEs may already be reaped and waiting in pending_cqes_.
+    for (std::size_t i = 0, n = pending_cqes_.size(); i < n; ++i) {
+      Cqe& cqe = pending_cqes_[i];
+      if (cqe.user_data != user_data) continue;
+      if (on_cqe != nullptr) on_cqe(context, cqe.result, cqe.flags);
+      if (!(cqe.flags & IORING_CQE_F_MORE)) release_slot(index_of(user_data));
+      cqe.user_data = kUntracked;
+    }
+    if (!in_flight(user_data)) return;
+    int rc = io_uring_submit_and_wait(&ring_, 1);
+    if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN && rc != -ETIME) {
+      log::gen().error("io_uring_enter failed while cancelling: {}", std::strerror(-rc));
+      return;
+    }
+    harvest();
+  }
+}
+
+// ---- callbacks, spawn, signals ----
+
+void IOLoop::add_callback(Callback callback) {
+  if (std::this_thread::get_id() == owner_thread_) {
+    ready_.push_back(std::move(callback));
+    return;
+  }
+  {
+    std::lock_guard lock(cross_mutex_);
+    cross_queue_.push_back(std::move(callback));
+  }
+  // acq_rel: if we see `true`, the loop has not yet reset the flag, and its
+  // reset (an RMW that reads our value or a later one) happens before it
+  // takes cross_mutex_ to drain, so our callback is in that drain.
+  if (!wake_pending_.exchange(true, std::memory_order_acq_rel)) waker_->wake();
+}
+
+void IOLoop::drain_cross_thread() {
+  wake_pending_.exchange(false, std::memory_order_acq_rel);
+  {
+    std::lock_guard lock(cross_mutex_);
+    cross_batch_.swap(cross_queue_);
+  }
+  for (Callback& callback : cross_batch_) ready_.push_back(std::move(callback));
+  cross_batch_.clear();
+}
+
+void IOLoop::add_signal_handler(int signo, Callback handler) {
+  if (signals_ == nullptr) signals_ = new SignalReader(this);
+  signals_->add(signo, std::move(handler));
+}
+
+void IOLoop::remove_signal_handler(int signo) {
+  if (signals_ != nullptr) signals_->remove(signo);
+}
+
+SpawnHandle IOLoop::spawn(Task<void> task) {
+  std::uint32_t index;
+  if (!free_roots_.empty()) {
+    index = free_roots_.back();
+    free_roots_.pop_back();
+  } else {
+    index = static_cast<std::uint32_t>(roots_.size());
+    roots_.emplace_back();
+  }
+  detail::RootTask root = run_root(std::move(task), index);
+  Root& slot = roots_[index];
+  slot.frame = root.handle;
+  slot.live = true;
+  schedule(root.handle);
+  return SpawnHandle(this, index, slot.generation);
+}
+
+detail::RootTask IOLoop::run_root(Task<void> task, std::uint32_t slot) {
+  try {
+    co_await task;
+  } catch (const CancelledError&) {
+    log::gen().debug("spawned task cancelled");
+  } catch (const std::exception& e) {
+    log::app().error("Exception in callback: {}", e.what());
+  } catch (...) {
+    log::app().error("Exception in callback: unknown exception");
+  }
+  Root& root = roots_[slot];
+  root.live = false;
+  ++root.generation;
+  free_roots_.push_back(slot);
+}
+
+bool IOLoop::root_live(std::uint32_t slot, std::uint32_t generation) const noexcept {
+  return slot < roots_.size() && roots_[slot].live && roots_[slot].generation == generation;
+}
+
+void SpawnHandle::cancel() const {
+  if (loop_ != nullptr && loop_->root_live(slot_, generation_)) {
+    loop_->roots_[slot_].frame.promise().root_token.cancel();
+  }
+}
+
+bool SpawnHandle::done() const { return loop_ == nullptr || !loop_->root_live(slot_, generation_); }
+
+}  // namespace whirl

@@ -1,0 +1,318 @@
+// whirl/runtime/io_loop.h: the event loop, one io_uring per thread.
+//
+// Tornado's IOLoop on io_uring:
+//
+//     IOLoop loop;                           // becomes IOLoop::current()
+//     loop.spawn(serve_forever());           // detached task, errors logged
+//     loop.call_later(5s, [&] { loop.stop(); });
+//     loop.run();
+//
+//     int answer = IOLoop::current().run_sync(compute());  // rethrows
+//
+// One turn of run():
+//   1. run the callbacks and coroutines that were ready when the turn began
+//      (anything they make ready runs next turn: moment() yields to all of
+//      them, the way Tornado's gen.moment does);
+//   2. submit every SQE queued during the turn with ONE io_uring_enter, which
+//      also waits (only when nothing is ready) until a completion or the
+//      nearest timer deadline;
+//   3. reap every CQE and resume its operation's coroutine;
+//   4. run the timers that are due.
+// Batching submissions is the point of io_uring: nothing here submits per
+// operation.
+//
+// The ring asks for SINGLE_ISSUER | DEFER_TASKRUN (completions are processed
+// only when this thread enters the kernel, which it does once a turn), then
+// COOP_TASKRUN, then plain, as the kernel allows. A ring must not cross a
+// fork(): create loops after fork_processes.
+//
+// Threads: an IOLoop belongs to the thread that created it. add_callback is
+// the one thread-safe entry (it writes an eventfd the loop reads through the
+// ring); every other member must be called on the loop's thread.
+//
+// Lifetime rule (DESIGN.md §3): every SQE's user_data names a slot in the
+// loop's operation table, not the awaiting object itself. An operation
+// stays in its slot until its final CQE is reaped, so a CQE that arrives late
+// (after its task was cancelled or destroyed) finds an orphaned slot and is
+// dropped instead of resuming freed memory. An awaiter destroyed while its
+// operation is in flight cancels it and waits for that CQE before its
+// buffers go away (cancel_and_wait). Destroying the loop cancels and reaps
+// every operation in flight before it destroys the tasks that own them.
+#pragma once
+
+#include <liburing.h>
+
+#include <atomic>
+#include <coroutine>
+#include <csignal>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "whirl/runtime/cancellation.h"
+#include "whirl/runtime/ring_queue.h"
+#include "whirl/runtime/task.h"
+#include "whirl/runtime/timer_heap.h"
+#include "whirl/runtime/unique_function.h"
+
+namespace whirl {
+
+using Callback = UniqueFunction;
+
+// Something the kernel completes. The loop calls complete() for each CQE of
+// an operation registered with IOLoop::get_sqe; for a multishot operation
+// every CQE but the last has IORING_CQE_F_MORE in `flags`.
+class Completion {
+ public:
+  virtual void complete(int result, unsigned flags) = 0;
+
+ protected:
+  ~Completion() = default;
+};
+
+class IOLoop;
+
+// Refers to a task started with IOLoop::spawn. Cheap to copy; safe to use
+// after the task finished (then cancel() does nothing and done() is true).
+class SpawnHandle {
+ public:
+  SpawnHandle() = default;
+
+  // Cancels the task: the operation or wait it is suspended on is cancelled
+  // and the task sees CancelledError there (and at every later suspension).
+  void cancel() const;
+  bool done() const;
+
+ private:
+  friend class IOLoop;
+  SpawnHandle(IOLoop* loop, std::uint32_t slot, std::uint32_t generation) noexcept
+      : loop_(loop), slot_(slot), generation_(generation) {}
+
+  IOLoop* loop_ = nullptr;
+  std::uint32_t slot_ = 0;
+  std::uint32_t generation_ = 0;
+};
+
+namespace detail {
+
+// The detached coroutine that drives a spawned Task<void>. Its promise owns
+// the task's root CancellationToken (a promise member has a stable address
+// from the moment the coroutine is called). Frames are pooled.
+class RootTask {
+ public:
+  struct promise_type : PromiseBase {
+    promise_type() { set_token(&root_token); }
+    RootTask get_return_object() noexcept {
+      return RootTask{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }  // the body catches everything
+
+    CancellationToken root_token;
+  };
+  std::coroutine_handle<promise_type> handle;
+};
+
+template <typename T>
+struct SyncResult {
+  std::optional<T> value;
+  std::exception_ptr error;
+  bool done = false;
+};
+template <>
+struct SyncResult<void> {
+  std::exception_ptr error;
+  bool done = false;
+};
+
+}  // namespace detail
+
+class IOLoop {
+ public:
+  struct Options {
+    unsigned sq_entries = 256;
+    unsigned cq_entries = 4096;
+  };
+
+  IOLoop();
+  explicit IOLoop(Options options);
+  IOLoop(const IOLoop&) = delete;
+  IOLoop& operator=(const IOLoop&) = delete;
+  ~IOLoop();
+
+  // The loop of this thread: the most recently constructed live one, or a
+  // new one owned by the thread if there is none (Tornado's IOLoop.current()).
+  static IOLoop& current();
+  // The current loop without creating one.
+  static IOLoop* current_or_null() noexcept;
+  void make_current() noexcept;
+
+  // Runs turns until stop(). Returns immediately if stop() was called before.
+  void run();
+  // Makes run() return after the current turn.
+  void stop() noexcept { stopping_ = true; }
+  bool running() const noexcept { return running_; }
+
+  // Runs the loop until `task` completes; returns its value or rethrows its
+  // exception. Throws std::runtime_error if the loop is stopped first.
+  template <typename T>
+  T run_sync(Task<T> task);
+
+  // Schedules `callback` for the next turn. Thread-safe; from another thread
+  // it wakes a loop blocked in the kernel.
+  void add_callback(Callback callback);
+  // Tornado's spawn_callback: add_callback, loop thread only.
+  void spawn_callback(Callback callback) { ready_.push_back(std::move(callback)); }
+  // Starts `task` detached on the next turn. An exception escaping it is
+  // logged ("Exception in callback ..."), a CancelledError quietly.
+  SpawnHandle spawn(Task<void> task);
+
+  TimeoutHandle call_later(Duration delay, Callback callback) { return call_at(time() + delay, std::move(callback)); }
+  TimeoutHandle call_at(TimePoint when, Callback callback) { return timers_.add(when, std::move(callback)); }
+  // Cancels a pending timeout; false if it already ran or was removed.
+  bool remove_timeout(TimeoutHandle handle) noexcept { return timers_.remove(handle); }
+  // The loop's clock: monotonic.
+  TimePoint time() const noexcept { return Clock::now(); }
+
+  // Calls `handler` on the loop thread each time `signo` is delivered. The
+  // signal is blocked in the calling thread and read from a signalfd through
+  // the ring. Block it in other threads too (or install handlers before
+  // starting threads), or the kernel may deliver it to a thread that does
+  // not block it.
+  void add_signal_handler(int signo, Callback handler);
+  void remove_signal_handler(int signo);
+
+  // ---- for awaitables (operation.h, gen.h, locks.h, net/) ----
+
+  // Resumes `handle` on the next turn.
+  void schedule(std::coroutine_handle<> handle) {
+    ready_.emplace_back([handle] { handle.resume(); });
+  }
+
+  // A fresh SQE whose user_data names a new operation slot for `target`.
+  // The slot's user_data is stored in `*user_data`; it is in flight until
+  // its final CQE has been delivered to `target`.
+  io_uring_sqe* get_sqe(Completion* target, std::uint64_t* user_data);
+  // An SQE whose CQE is ignored (for fire-and-forget requests).
+  io_uring_sqe* get_untracked_sqe();
+  bool in_flight(std::uint64_t user_data) const noexcept;
+  // Requests cancellation (IORING_OP_ASYNC_CANCEL); the operation's CQE
+  // still arrives, usually with -ECANCELED, possibly with a real result.
+  void cancel_operation(std::uint64_t user_data);
+  // For an awaiter that is being destroyed while its operation is in flight:
+  // detaches the target, cancels, and reaps until the operation's final CQE
+  // (each of its CQEs goes to `on_cqe` if given). Other completions reaped
+  // meanwhile are kept and delivered by the loop later.
+  void cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void* context, int result, unsigned flags) = nullptr,
+                       void* context = nullptr);
+
+  io_uring* ring() noexcept { return &ring_; }
+  unsigned setup_flags() const noexcept { return setup_flags_; }
+  std::size_t operations_in_flight() const noexcept { return busy_slots_; }
+  std::size_t timers_pending() const noexcept { return timers_.size(); }
+
+ private:
+  friend class SpawnHandle;
+
+  struct Cqe {
+    std::uint64_t user_data;
+    int result;
+    unsigned flags;
+  };
+  struct OpSlot {
+    Completion* target = nullptr;
+    std::uint32_t generation = 1;
+    bool busy = false;
+  };
+  struct Root {
+    std::coroutine_handle<detail::RootTask::promise_type> frame;
+    std::uint32_t generation = 1;
+    bool live = false;
+  };
+  class Waker;
+  class SignalReader;
+
+  void setup_ring(const Options& options);
+  void run_once();
+  void run_ready();
+  void enter_kernel(bool block);
+  void harvest();
+  void dispatch_pending();
+  void deliver(const Cqe& cqe);
+  void release_slot(std::uint32_t index) noexcept;
+  void fire_due_timers();
+  void run_callback(Callback& callback) noexcept;
+  void drain_cross_thread();
+  void shutdown() noexcept;
+
+  detail::RootTask run_root(Task<void> task, std::uint32_t slot);
+  bool root_live(std::uint32_t slot, std::uint32_t generation) const noexcept;
+
+  template <typename T>
+  static Task<void> capture_result(Task<T> task, detail::SyncResult<T>* out, IOLoop* loop);
+
+  io_uring ring_{};
+  unsigned setup_flags_ = 0;
+  bool running_ = false;
+  bool stopping_ = false;
+  bool shutting_down_ = false;
+  pid_t owner_pid_;
+  std::thread::id owner_thread_;
+  IOLoop* previous_current_ = nullptr;
+
+  RingQueue<Callback> ready_;
+  RingQueue<Cqe> pending_cqes_;
+  TimerHeap timers_;
+
+  std::vector<OpSlot> slots_;
+  std::vector<std::uint32_t> free_slots_;
+  std::size_t busy_slots_ = 0;
+
+  std::vector<Root> roots_;
+  std::vector<std::uint32_t> free_roots_;
+
+  // add_callback from other threads. wake_pending_ is true while an eventfd
+  // write is outstanding, so a burst of callbacks costs one write.
+  std::mutex cross_mutex_;
+  std::vector<Callback> cross_queue_;
+  std::vector<Callback> cross_batch_;
+  std::atomic<bool> wake_pending_{false};
+  Waker* waker_ = nullptr;
+
+  SignalReader* signals_ = nullptr;
+};
+
+template <typename T>
+Task<void> IOLoop::capture_result(Task<T> task, detail::SyncResult<T>* out, IOLoop* loop) {
+  try {
+    if constexpr (std::is_void_v<T>) {
+      co_await task;
+    } else {
+      out->value.emplace(co_await task);
+    }
+  } catch (...) {
+    out->error = std::current_exception();
+  }
+  out->done = true;
+  loop->stop();
+}
+
+template <typename T>
+T IOLoop::run_sync(Task<T> task) {
+  if (running_) throw std::logic_error("IOLoop::run_sync called on a running loop");
+  detail::SyncResult<T> result;
+  Task<void> capture = capture_result(std::move(task), &result, this);
+  spawn(std::move(capture));
+  run();
+  if (!result.done) throw std::runtime_error("IOLoop stopped before the Task passed to run_sync completed");
+  if (result.error) std::rethrow_exception(result.error);
+  if constexpr (!std::is_void_v<T>) return std::move(*result.value);
+}
+
+}  // namespace whirl

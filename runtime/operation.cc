@@ -1,0 +1,108 @@
+#include "whirl/runtime/operation.h"
+
+namespace whirl {
+
+// ---- OperationBase ----
+
+OperationBase::~OperationBase() {
+  // Only a frame destroyed mid-flight gets here with the request still in
+  // the kernel: wait for it, since the request may point into that frame.
+  if (loop_ != nullptr && loop_->in_flight(user_data_)) loop_->cancel_and_wait(user_data_);
+}
+
+bool OperationBase::suspend(std::coroutine_handle<> awaiter, CancellationToken* token) {
+  token_ = token;
+  if (token != nullptr && token->cancelled()) {
+    cancelled_before_submit_ = true;
+    return false;
+  }
+  loop_ = &IOLoop::current();
+  io_uring_sqe* sqe = loop_->get_sqe(this, &user_data_);
+  prepare(sqe);
+  awaiter_ = awaiter;
+  if (token != nullptr) token->add(*this);
+  return true;
+}
+
+void OperationBase::complete(int result, unsigned flags) {
+  CancelHook::unlink();
+  result_ = result;
+  flags_ = flags;
+  awaiter_.resume();
+}
+
+void OperationBase::on_cancel(CancelHook* hook) noexcept {
+  auto* self = static_cast<OperationBase*>(hook);
+  // The awaiter stays suspended until the operation's own CQE: only then may
+  // its buffers be reused.
+  try {
+    self->loop_->cancel_operation(self->user_data_);
+  } catch (...) {
+    // No SQE could be had even after a submit; the CQE still comes when the
+    // operation finishes on its own.
+  }
+}
+
+// ---- MultishotOperation ----
+
+MultishotOperation::~MultishotOperation() {
+  CancelHook::unlink();
+  if (loop_ != nullptr && loop_->in_flight(user_data_)) {
+    loop_->cancel_and_wait(user_data_, &MultishotOperation::on_cqe_while_destroying, this);
+  }
+  while (!queue_.empty()) discard(queue_.pop_front());
+}
+
+void MultishotOperation::on_cqe_while_destroying(void* self, int result, unsigned flags) {
+  static_cast<MultishotOperation*>(self)->queue_.push_back(CqeResult{result, flags, (flags & IORING_CQE_F_MORE) != 0});
+}
+
+void MultishotOperation::start() {
+  if (armed_) return;
+  loop_ = &IOLoop::current();
+  io_uring_sqe* sqe = loop_->get_sqe(this, &user_data_);
+  prepare_.call(sqe);
+  armed_ = true;
+}
+
+void MultishotOperation::stop() {
+  if (armed_ && loop_ != nullptr) loop_->cancel_operation(user_data_);
+}
+
+void MultishotOperation::complete(int result, unsigned flags) {
+  bool more = (flags & IORING_CQE_F_MORE) != 0;
+  if (!more) armed_ = false;
+  queue_.push_back(CqeResult{result, flags, more});
+  if (waiter_) {
+    CancelHook::unlink();
+    std::exchange(waiter_, nullptr).resume();
+  }
+}
+
+bool MultishotOperation::wait(std::coroutine_handle<> awaiter, CancellationToken* token) {
+  if (waiter_) throw std::logic_error("MultishotOperation::next awaited by two tasks at once");
+  waiter_cancelled_ = false;
+  if (token != nullptr && token->cancelled()) {
+    waiter_cancelled_ = true;
+    return false;
+  }
+  waiter_ = awaiter;
+  waiter_token_ = token;
+  if (token != nullptr) token->add(*this);
+  return true;
+}
+
+CqeResult MultishotOperation::take() {
+  if (waiter_cancelled_ && queue_.empty()) throw CancelledError();
+  return queue_.pop_front();
+}
+
+void MultishotOperation::on_cancel(CancelHook* hook) noexcept {
+  // Only the wait is cancelled, not the request: the stream belongs to its
+  // owner, who stops it explicitly or by destroying it.
+  auto* self = static_cast<MultishotOperation*>(hook);
+  self->waiter_cancelled_ = true;
+  if (self->waiter_) IOLoop::current().schedule(std::exchange(self->waiter_, nullptr));
+}
+
+}  // namespace whirl

@@ -1,0 +1,91 @@
+// whirl/runtime/wait_list.h: the one waiting mechanism under locks.h and queues.h.
+//
+// A Waiter is the awaiter object of a task blocked on a primitive (an Event,
+// a Lock, a Queue …). It lives in the waiting coroutine's frame and links
+// itself into the primitive's WaitList, optionally arms a deadline timer, and
+// registers with the task's CancellationToken. Exactly one of three things
+// ends the wait, and the first one wins:
+//   * the primitive wakes it (wake_one / wake_all), possibly after handing it
+//     a value (a queue item, lock ownership);
+//   * the deadline passes (kTimedOut);
+//   * the task is cancelled (kCancelled).
+// Whichever wins unlinks the waiter from the other two and schedules the
+// coroutine on the loop (never resumed inline, so `set()` or `put()` never
+// runs another task on the caller's stack).
+//
+// Everything is single-threaded: no atomics, no locks.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <optional>
+
+#include "whirl/runtime/cancellation.h"
+#include "whirl/runtime/timer_heap.h"
+
+namespace whirl {
+
+class IOLoop;
+class WaitList;
+
+class Waiter : private CancelHook {
+ public:
+  enum class Outcome : unsigned char { kPending, kWoken, kTimedOut, kCancelled };
+
+  Waiter() noexcept : CancelHook(&Waiter::on_cancel) {}
+  explicit Waiter(std::optional<TimePoint> deadline) noexcept : CancelHook(&Waiter::on_cancel), deadline_(deadline) {}
+  Waiter(const Waiter&) = delete;
+  Waiter& operator=(const Waiter&) = delete;
+  ~Waiter();
+
+  Outcome outcome() const noexcept { return outcome_; }
+
+ protected:
+  // Joins `list` and suspends; returns false (do not suspend, outcome
+  // kCancelled) if the task is already cancelled.
+  bool wait_on(WaitList& list, std::coroutine_handle<> awaiter, CancellationToken* token);
+  // For await_resume: returns on kWoken, throws TimeoutError or CancelledError.
+  void throw_unless_woken() const;
+
+ private:
+  friend class WaitList;
+  void finish(Outcome outcome) noexcept;
+  static void on_cancel(CancelHook* hook) noexcept;
+
+  std::optional<TimePoint> deadline_;
+  Outcome outcome_ = Outcome::kPending;
+  WaitList* list_ = nullptr;
+  Waiter* prev_ = nullptr;
+  Waiter* next_ = nullptr;
+  std::coroutine_handle<> awaiter_;
+  IOLoop* loop_ = nullptr;
+  TimeoutHandle timer_;
+};
+
+class WaitList {
+ public:
+  WaitList() = default;
+  WaitList(const WaitList&) = delete;
+  WaitList& operator=(const WaitList&) = delete;
+  ~WaitList();
+
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::size_t size() const noexcept { return size_; }
+  // The longest-waiting waiter, to hand it something before waking it.
+  Waiter* front() const noexcept { return head_; }
+
+  // Wakes the longest-waiting waiter; false if there was none.
+  bool wake_one() noexcept;
+  void wake_all() noexcept;
+
+ private:
+  friend class Waiter;
+  void push_back(Waiter* waiter) noexcept;
+  void remove(Waiter* waiter) noexcept;
+
+  Waiter* head_ = nullptr;
+  Waiter* tail_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace whirl

@@ -1,0 +1,71 @@
+#include "whirl/runtime/periodic_callback.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "whirl/testing/log_capture.h"
+
+namespace whirl {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(PeriodicCallback, RunsEveryPeriodUntilStopped) {
+  IOLoop loop;
+  int calls = 0;
+  PeriodicCallback callback([&] { ++calls; }, 10ms);
+  callback.start();
+  EXPECT_TRUE(callback.is_running());
+  loop.call_later(55ms, [&] { callback.stop(); });
+  loop.call_later(100ms, [&] { loop.stop(); });
+  loop.run();
+  EXPECT_GE(calls, 3);
+  EXPECT_LE(calls, 6);
+  EXPECT_FALSE(callback.is_running());
+}
+
+TEST(PeriodicCallback, SkipsMissedRunsInsteadOfBursting) {
+  IOLoop loop;
+  std::vector<TimePoint> runs;
+  PeriodicCallback callback(
+      [&] {
+        runs.push_back(Clock::now());
+        // The first run overruns three and a half periods.
+        if (runs.size() == 1) std::this_thread::sleep_for(35ms);
+      },
+      10ms);
+  callback.start();
+  loop.call_later(80ms, [&] { loop.stop(); });
+  loop.run();
+  callback.stop();
+  ASSERT_GE(runs.size(), 2u);
+  // Without skipping, runs 2-4 would fire back to back right after run 1.
+  EXPECT_GE(runs[1] - runs[0], 39ms) << "the next run waits for the next period boundary";
+  for (std::size_t i = 2; i < runs.size(); ++i) EXPECT_GE(runs[i] - runs[i - 1], 5ms);
+}
+
+TEST(PeriodicCallback, AnExceptionIsLoggedAndTheScheduleContinues) {
+  testing::LogCapture logs;
+  IOLoop loop;
+  int calls = 0;
+  PeriodicCallback callback(
+      [&] {
+        ++calls;
+        throw std::runtime_error("periodic failure");
+      },
+      5ms);
+  callback.start();
+  loop.call_later(30ms, [&] { loop.stop(); });
+  loop.run();
+  EXPECT_GE(calls, 2);
+  EXPECT_TRUE(logs.contains(log::Level::kError, "periodic failure"));
+}
+
+TEST(PeriodicCallback, RejectsANonPositivePeriod) {
+  EXPECT_THROW(PeriodicCallback([] {}, 0ms), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace whirl
