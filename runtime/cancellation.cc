@@ -2,18 +2,6 @@
 
 namespace whirl {
 
-void CancelHook::unlink() noexcept {
-  if (owner == nullptr) return;
-  if (prev != nullptr) {
-    prev->next = next;
-  } else {
-    owner->head_ = next;
-  }
-  if (next != nullptr) next->prev = prev;
-  owner = nullptr;
-  prev = next = nullptr;
-}
-
 CancellationToken::CancellationToken(CancellationToken* parent) noexcept {
   if (parent != nullptr) parent->add(parent_link_);
 }
@@ -32,19 +20,6 @@ void CancellationToken::cancel() noexcept {
     hook->unlink();
     hook->fire(hook);
   }
-}
-
-void CancellationToken::add(CancelHook& hook) noexcept {
-  hook.unlink();
-  if (cancelled_) {
-    hook.fire(&hook);
-    return;
-  }
-  hook.owner = this;
-  hook.prev = nullptr;
-  hook.next = head_;
-  if (head_ != nullptr) head_->prev = &hook;
-  head_ = &hook;
 }
 
 void CancellationToken::on_parent_cancelled(CancelHook* hook) noexcept {

@@ -81,4 +81,30 @@ class CancellationToken {
   ParentLink parent_link_{this};
 };
 
+// Both are on the path of every suspension, so they are inline.
+inline void CancelHook::unlink() noexcept {
+  if (owner == nullptr) return;
+  if (prev != nullptr) {
+    prev->next = next;
+  } else {
+    owner->head_ = next;
+  }
+  if (next != nullptr) next->prev = prev;
+  owner = nullptr;
+  prev = next = nullptr;
+}
+
+inline void CancellationToken::add(CancelHook& hook) noexcept {
+  hook.unlink();
+  if (cancelled_) {
+    hook.fire(&hook);
+    return;
+  }
+  hook.owner = this;
+  hook.prev = nullptr;
+  hook.next = head_;
+  if (head_ != nullptr) head_->prev = &hook;
+  head_ = &hook;
+}
+
 }  // namespace whirl

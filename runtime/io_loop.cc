@@ -4,6 +4,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -15,18 +16,11 @@
 namespace whirl {
 namespace {
 
-thread_local IOLoop* tls_current = nullptr;
 thread_local std::unique_ptr<IOLoop> tls_owned;
 
-constexpr std::uint64_t kUntracked = 0;  // user_data of CQEs nobody waits for
-
-std::uint64_t encode(std::uint32_t index, std::uint32_t generation) {
-  return (static_cast<std::uint64_t>(generation) << 32) | index;
+[[noreturn]] void throw_errno(int error, const char* what) {
+  throw std::system_error(error, std::generic_category(), what);
 }
-std::uint32_t index_of(std::uint64_t user_data) { return static_cast<std::uint32_t>(user_data); }
-std::uint32_t generation_of(std::uint64_t user_data) { return static_cast<std::uint32_t>(user_data >> 32); }
-
-[[noreturn]] void throw_errno(int error, const char* what) { throw std::system_error(error, std::generic_category(), what); }
 
 }  // namespace
 
@@ -164,8 +158,8 @@ void IOLoop::setup_ring(const Options& options) {
   // Most specific first; older kernels refuse flags they do not know with
   // -EINVAL, so step down until one is accepted.
   const unsigned candidates[] = {
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-      IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+      IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
       0,
   };
   int rc = -EINVAL;
@@ -234,14 +228,10 @@ void IOLoop::shutdown() noexcept {
   cross_queue_.clear();
 }
 
-IOLoop& IOLoop::current() {
-  if (tls_current == nullptr) tls_owned = std::make_unique<IOLoop>();
+IOLoop& IOLoop::create_current() {
+  tls_owned = std::make_unique<IOLoop>();
   return *tls_current;
 }
-
-IOLoop* IOLoop::current_or_null() noexcept { return tls_current; }
-
-void IOLoop::make_current() noexcept { tls_current = this; }
 
 // ---- running ----
 
@@ -289,14 +279,22 @@ void IOLoop::run_callback(Callback& callback) noexcept {
 }
 
 void IOLoop::enter_kernel(bool block) {
+  std::optional<TimePoint> deadline = timers_.next_deadline();
+  std::chrono::nanoseconds wait{-1};  // negative: no deadline
+  if (deadline) {
+    wait = std::max(std::chrono::nanoseconds::zero(),
+                    std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - time()));
+    // A timer that is already due must not cost a trip through the kernel's
+    // timer code: poll instead of waiting with a zero timeout.
+    if (wait.count() == 0) block = false;
+  }
   int rc;
   if (!block) {
+    if (!kernel_has_work()) return;
     // Submits and, with DEFER_TASKRUN, runs the completions the kernel has
     // ready, without waiting.
     rc = io_uring_submit_and_get_events(&ring_);
-  } else if (auto deadline = timers_.next_deadline()) {
-    auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - time());
-    if (wait.count() < 0) wait = wait.zero();
+  } else if (deadline) {
     __kernel_timespec ts{static_cast<long long>(wait.count() / 1'000'000'000),
                          static_cast<long long>(wait.count() % 1'000'000'000)};
     io_uring_cqe* cqe = nullptr;
@@ -311,14 +309,29 @@ void IOLoop::enter_kernel(bool block) {
   }
 }
 
+bool IOLoop::kernel_has_work() const noexcept {
+  // SQEs to submit, or completions the kernel holds back until we enter it:
+  // deferred task work (IORING_SQ_TASKRUN, set because we ask for
+  // TASKRUN_FLAG) or an overflowed CQ. Otherwise a non-blocking enter is a
+  // wasted syscall: completions already posted are read from the CQ ring.
+  if (io_uring_sq_ready(&ring_) > 0) return true;
+  if (!(setup_flags_ & IORING_SETUP_TASKRUN_FLAG)) return true;
+  unsigned flags = IO_URING_READ_ONCE(*ring_.sq.kflags);
+  return (flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
+}
+
 void IOLoop::harvest() {
-  io_uring_cqe* batch[64];
-  for (;;) {
-    unsigned n = io_uring_peek_batch_cqe(&ring_, batch, 64);
-    if (n == 0) return;
-    for (unsigned i = 0; i < n; ++i) pending_cqes_.push_back(Cqe{batch[i]->user_data, batch[i]->res, batch[i]->flags});
-    io_uring_cq_advance(&ring_, n);
+  // Copy out, then advance: a completion handler may destroy an operation
+  // and reap (cancel_and_wait) while we deliver, so CQEs must not stay in
+  // the kernel's ring across deliveries.
+  unsigned head;
+  unsigned seen = 0;
+  io_uring_cqe* cqe;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    pending_cqes_.push_back(Cqe{cqe->user_data, cqe->res, cqe->flags});
+    ++seen;
   }
+  if (seen > 0) io_uring_cq_advance(&ring_, seen);
 }
 
 void IOLoop::dispatch_pending() {
@@ -345,51 +358,17 @@ void IOLoop::fire_due_timers() {
 
 // ---- operation slots ----
 
-io_uring_sqe* IOLoop::get_untracked_sqe() {
+io_uring_sqe* IOLoop::get_sqe_slow() {
+  // The submission queue is full: hand what we have to the kernel.
+  io_uring_submit(&ring_);
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  if (sqe == nullptr) {
-    // The submission queue is full: hand what we have to the kernel.
-    io_uring_submit(&ring_);
-    sqe = io_uring_get_sqe(&ring_);
-    if (sqe == nullptr) throw std::runtime_error("io_uring submission queue stays full");
-  }
-  io_uring_sqe_set_data64(sqe, kUntracked);
+  if (sqe == nullptr) throw std::runtime_error("io_uring submission queue stays full");
   return sqe;
 }
 
-io_uring_sqe* IOLoop::get_sqe(Completion* target, std::uint64_t* user_data) {
-  io_uring_sqe* sqe = get_untracked_sqe();
-  std::uint32_t index;
-  if (!free_slots_.empty()) {
-    index = free_slots_.back();
-    free_slots_.pop_back();
-  } else {
-    index = static_cast<std::uint32_t>(slots_.size());
-    slots_.emplace_back();
-  }
-  OpSlot& slot = slots_[index];
-  slot.target = target;
-  slot.busy = true;
-  ++busy_slots_;
-  *user_data = encode(index, slot.generation);
-  io_uring_sqe_set_data64(sqe, *user_data);
-  return sqe;
-}
-
-void IOLoop::release_slot(std::uint32_t index) noexcept {
-  OpSlot& slot = slots_[index];
-  slot.busy = false;
-  slot.target = nullptr;
-  ++slot.generation;
-  if (slot.generation == 0) slot.generation = 1;  // user_data 0 is kUntracked
-  --busy_slots_;
-  free_slots_.push_back(index);
-}
-
-bool IOLoop::in_flight(std::uint64_t user_data) const noexcept {
-  std::uint32_t index = index_of(user_data);
-  return user_data != kUntracked && index < slots_.size() && slots_[index].busy &&
-         slots_[index].generation == generation_of(user_data);
+std::uint32_t IOLoop::new_slot() {
+  slots_.emplace_back();
+  return static_cast<std::uint32_t>(slots_.size() - 1);
 }
 
 void IOLoop::cancel_operation(std::uint64_t user_data) {

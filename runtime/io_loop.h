@@ -107,9 +107,7 @@ class RootTask {
  public:
   struct promise_type : PromiseBase {
     promise_type() { set_token(&root_token); }
-    RootTask get_return_object() noexcept {
-      return RootTask{std::coroutine_handle<promise_type>::from_promise(*this)};
-    }
+    RootTask get_return_object() noexcept { return RootTask{std::coroutine_handle<promise_type>::from_promise(*this)}; }
     std::suspend_never final_suspend() noexcept { return {}; }
     void return_void() noexcept {}
     void unhandled_exception() noexcept { std::terminate(); }  // the body catches everything
@@ -148,10 +146,13 @@ class IOLoop {
 
   // The loop of this thread: the most recently constructed live one, or a
   // new one owned by the thread if there is none (Tornado's IOLoop.current()).
-  static IOLoop& current();
+  static IOLoop& current() {
+    if (tls_current == nullptr) return create_current();
+    return *tls_current;
+  }
   // The current loop without creating one.
-  static IOLoop* current_or_null() noexcept;
-  void make_current() noexcept;
+  static IOLoop* current_or_null() noexcept { return tls_current; }
+  void make_current() noexcept { tls_current = this; }
 
   // Runs turns until stop(). Returns immediately if stop() was called before.
   void run();
@@ -198,10 +199,35 @@ class IOLoop {
   // A fresh SQE whose user_data names a new operation slot for `target`.
   // The slot's user_data is stored in `*user_data`; it is in flight until
   // its final CQE has been delivered to `target`.
-  io_uring_sqe* get_sqe(Completion* target, std::uint64_t* user_data);
+  io_uring_sqe* get_sqe(Completion* target, std::uint64_t* user_data) {
+    io_uring_sqe* sqe = get_untracked_sqe();
+    std::uint32_t index;
+    if (!free_slots_.empty()) {
+      index = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      index = new_slot();
+    }
+    OpSlot& slot = slots_[index];
+    slot.target = target;
+    slot.busy = true;
+    ++busy_slots_;
+    *user_data = encode(index, slot.generation);
+    io_uring_sqe_set_data64(sqe, *user_data);
+    return sqe;
+  }
   // An SQE whose CQE is ignored (for fire-and-forget requests).
-  io_uring_sqe* get_untracked_sqe();
-  bool in_flight(std::uint64_t user_data) const noexcept;
+  io_uring_sqe* get_untracked_sqe() {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (sqe == nullptr) sqe = get_sqe_slow();
+    io_uring_sqe_set_data64(sqe, kUntracked);
+    return sqe;
+  }
+  bool in_flight(std::uint64_t user_data) const noexcept {
+    std::uint32_t index = index_of(user_data);
+    return user_data != kUntracked && index < slots_.size() && slots_[index].busy &&
+           slots_[index].generation == generation_of(user_data);
+  }
   // Requests cancellation (IORING_OP_ASYNC_CANCEL); the operation's CQE
   // still arrives, usually with -ECANCELED, possibly with a real result.
   void cancel_operation(std::uint64_t user_data);
@@ -242,10 +268,30 @@ class IOLoop {
   void run_once();
   void run_ready();
   void enter_kernel(bool block);
+  bool kernel_has_work() const noexcept;
   void harvest();
   void dispatch_pending();
   void deliver(const Cqe& cqe);
-  void release_slot(std::uint32_t index) noexcept;
+  void release_slot(std::uint32_t index) noexcept {
+    OpSlot& slot = slots_[index];
+    slot.busy = false;
+    slot.target = nullptr;
+    if (++slot.generation == 0) slot.generation = 1;  // user_data 0 is kUntracked
+    --busy_slots_;
+    free_slots_.push_back(index);
+  }
+  io_uring_sqe* get_sqe_slow();
+  std::uint32_t new_slot();
+
+  // user_data: slot generation in the high half, slot index in the low half.
+  static constexpr std::uint64_t kUntracked = 0;  // CQEs nobody waits for
+  static std::uint64_t encode(std::uint32_t index, std::uint32_t generation) noexcept {
+    return (static_cast<std::uint64_t>(generation) << 32) | index;
+  }
+  static std::uint32_t index_of(std::uint64_t user_data) noexcept { return static_cast<std::uint32_t>(user_data); }
+  static std::uint32_t generation_of(std::uint64_t user_data) noexcept {
+    return static_cast<std::uint32_t>(user_data >> 32);
+  }
   void fire_due_timers();
   void run_callback(Callback& callback) noexcept;
   void drain_cross_thread();
@@ -256,6 +302,9 @@ class IOLoop {
 
   template <typename T>
   static Task<void> capture_result(Task<T> task, detail::SyncResult<T>* out, IOLoop* loop);
+
+  static IOLoop& create_current();
+  static inline thread_local IOLoop* tls_current = nullptr;
 
   io_uring ring_{};
   unsigned setup_flags_ = 0;

@@ -4,33 +4,6 @@ namespace whirl {
 
 // ---- OperationBase ----
 
-OperationBase::~OperationBase() {
-  // Only a frame destroyed mid-flight gets here with the request still in
-  // the kernel: wait for it, since the request may point into that frame.
-  if (loop_ != nullptr && loop_->in_flight(user_data_)) loop_->cancel_and_wait(user_data_);
-}
-
-bool OperationBase::suspend(std::coroutine_handle<> awaiter, CancellationToken* token) {
-  token_ = token;
-  if (token != nullptr && token->cancelled()) {
-    cancelled_before_submit_ = true;
-    return false;
-  }
-  loop_ = &IOLoop::current();
-  io_uring_sqe* sqe = loop_->get_sqe(this, &user_data_);
-  prepare(sqe);
-  awaiter_ = awaiter;
-  if (token != nullptr) token->add(*this);
-  return true;
-}
-
-void OperationBase::complete(int result, unsigned flags) {
-  CancelHook::unlink();
-  result_ = result;
-  flags_ = flags;
-  awaiter_.resume();
-}
-
 void OperationBase::on_cancel(CancelHook* hook) noexcept {
   auto* self = static_cast<OperationBase*>(hook);
   // The awaiter stays suspended until the operation's own CQE: only then may

@@ -42,7 +42,8 @@
 
 namespace whirl {
 
-// The shared machinery of one-shot operations; subclasses supply prepare().
+// The shared machinery of one-shot operations. Operation<Prepare> below
+// fills in the SQE; everything on the per-operation path is inline.
 class OperationBase : public Completion, private CancelHook {
  public:
   OperationBase() noexcept : CancelHook(&OperationBase::on_cancel) {}
@@ -50,11 +51,6 @@ class OperationBase : public Completion, private CancelHook {
   OperationBase& operator=(const OperationBase&) = delete;
 
   bool await_ready() const noexcept { return false; }
-
-  template <typename Promise>
-  bool await_suspend(std::coroutine_handle<Promise> awaiter) {
-    return suspend(awaiter, detail::token_of(awaiter));
-  }
 
   int await_resume() {
     if (cancelled_before_submit_ || (result_ < 0 && token_ != nullptr && token_->cancelled())) {
@@ -67,13 +63,33 @@ class OperationBase : public Completion, private CancelHook {
   unsigned flags() const noexcept { return flags_; }
 
  protected:
-  ~OperationBase();
+  ~OperationBase() {
+    // Only a frame destroyed mid-flight gets here with the request still in
+    // the kernel: wait for it, since the request may point into that frame.
+    if (loop_ != nullptr && loop_->in_flight(user_data_)) loop_->cancel_and_wait(user_data_);
+  }
 
-  virtual void prepare(io_uring_sqe* sqe) = 0;
+  // The SQE to fill in, or nullptr when the task is already cancelled (then
+  // the awaiter must not suspend and await_resume throws).
+  io_uring_sqe* begin(std::coroutine_handle<> awaiter, CancellationToken* token) {
+    token_ = token;
+    if (token != nullptr && token->cancelled()) {
+      cancelled_before_submit_ = true;
+      return nullptr;
+    }
+    loop_ = &IOLoop::current();
+    awaiter_ = awaiter;
+    if (token != nullptr) token->add(*this);
+    return loop_->get_sqe(this, &user_data_);
+  }
 
  private:
-  bool suspend(std::coroutine_handle<> awaiter, CancellationToken* token);
-  void complete(int result, unsigned flags) override;
+  void complete(int result, unsigned flags) final {
+    CancelHook::unlink();
+    result_ = result;
+    flags_ = flags;
+    awaiter_.resume();
+  }
   static void on_cancel(CancelHook* hook) noexcept;
 
   IOLoop* loop_ = nullptr;
@@ -89,10 +105,16 @@ template <typename Prepare>
 class Operation final : public OperationBase {
  public:
   explicit Operation(Prepare prepare) : prepare_(std::move(prepare)) {}
-  ~Operation() = default;
+
+  template <typename Promise>
+  bool await_suspend(std::coroutine_handle<Promise> awaiter) {
+    io_uring_sqe* sqe = begin(awaiter, detail::token_of(awaiter));
+    if (sqe == nullptr) return false;
+    prepare_(sqe);
+    return true;
+  }
 
  private:
-  void prepare(io_uring_sqe* sqe) override { prepare_(sqe); }
   Prepare prepare_;
 };
 
@@ -127,8 +149,7 @@ struct CqeResult {
 class MultishotOperation : public Completion, private CancelHook {
  public:
   template <typename F>
-  explicit MultishotOperation(F prepare)
-      : CancelHook(&MultishotOperation::on_cancel), prepare_(std::move(prepare)) {}
+  explicit MultishotOperation(F prepare) : CancelHook(&MultishotOperation::on_cancel), prepare_(std::move(prepare)) {}
   MultishotOperation(const MultishotOperation&) = delete;
   MultishotOperation& operator=(const MultishotOperation&) = delete;
   virtual ~MultishotOperation();

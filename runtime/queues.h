@@ -88,7 +88,9 @@ class Queue {
   GetAwaiter get() noexcept { return GetAwaiter(*this, std::nullopt); }
   GetAwaiter get(Duration timeout) { return GetAwaiter(*this, detail::deadline_after(timeout)); }
   PutAwaiter put(T item) { return PutAwaiter(*this, std::move(item), std::nullopt); }
-  PutAwaiter put(T item, Duration timeout) { return PutAwaiter(*this, std::move(item), detail::deadline_after(timeout)); }
+  PutAwaiter put(T item, Duration timeout) {
+    return PutAwaiter(*this, std::move(item), detail::deadline_after(timeout));
+  }
 
   void put_nowait(T item) {
     if (!getters_.empty()) {

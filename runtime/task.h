@@ -75,8 +75,7 @@ class PromiseBase {
   // Starts the body from the awaiter's await_suspend. Returns true when the
   // body suspended (the awaiter must suspend too), false when it already ran
   // to completion (the awaiter continues without suspending).
-  bool start_inline(std::coroutine_handle<> self, std::coroutine_handle<> continuation,
-                    CancellationToken* token) {
+  bool start_inline(std::coroutine_handle<> self, std::coroutine_handle<> continuation, CancellationToken* token) {
     if (state_ != State::kIdle) throw std::logic_error("a Task was awaited twice");
     continuation_ = continuation;
     token_ = token;

@@ -25,8 +25,7 @@ class UniqueFunction {
   UniqueFunction(std::nullptr_t) noexcept {}  // NOLINT(google-explicit-constructor)
 
   template <typename F, typename D = std::decay_t<F>,
-            typename = std::enable_if_t<!std::is_same_v<D, UniqueFunction> &&
-                                        std::is_invocable_v<D&>>>
+            typename = std::enable_if_t<!std::is_same_v<D, UniqueFunction> && std::is_invocable_v<D&>>>
   UniqueFunction(F&& f) {  // NOLINT(google-explicit-constructor)
     if constexpr (fits_inline<D>()) {
       ::new (static_cast<void*>(storage_)) D(std::forward<F>(f));
