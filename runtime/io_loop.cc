@@ -183,6 +183,9 @@ void IOLoop::setup_ring(const Options& options) {
 
 IOLoop::~IOLoop() {
   shutdown();
+  // Higher layers' per-loop state last: registered buffer rings are
+  // unregistered now that nothing in flight can use them.
+  while (!locals_.empty()) locals_.pop_back();
   delete signals_;
   delete waker_;
   io_uring_queue_exit(&ring_);
@@ -223,6 +226,7 @@ void IOLoop::shutdown() noexcept {
     }
   }
   ready_.clear();
+  before_submit_.clear();
   timers_.clear();
   std::lock_guard lock(cross_mutex_);
   cross_queue_.clear();
@@ -253,6 +257,10 @@ void IOLoop::run() {
 
 void IOLoop::run_once() {
   run_ready();
+  while (!before_submit_.empty()) {
+    Callback callback = before_submit_.pop_front();
+    run_callback(callback);
+  }
   enter_kernel(ready_.empty() && !stopping_);
   harvest();
   dispatch_pending();

@@ -48,6 +48,7 @@
 #include <cstdint>
 #include <exception>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -238,6 +239,29 @@ class IOLoop {
   void cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void* context, int result, unsigned flags) = nullptr,
                        void* context = nullptr);
 
+  // Runs `callback` once, on this turn, after the ready callbacks and just
+  // before the turn's SQEs are submitted. IOStream uses it to gather every
+  // write() of a turn into one send.
+  void before_submit(Callback callback) { before_submit_.push_back(std::move(callback)); }
+
+  // Per-loop state of a higher layer (net/'s provided-buffer ring): one T per
+  // loop, built on first use as T(IOLoop&), destroyed with the loop after
+  // every operation has been reaped and before the ring is torn down.
+  struct Local {
+    virtual ~Local() = default;
+  };
+  template <typename T>
+  T& local() {
+    static const char key = 0;
+    for (auto& [k, value] : locals_) {
+      if (k == &key) return static_cast<T&>(*value);
+    }
+    auto value = std::make_unique<T>(*this);
+    T& ref = *value;
+    locals_.emplace_back(&key, std::move(value));
+    return ref;
+  }
+
   io_uring* ring() noexcept { return &ring_; }
   unsigned setup_flags() const noexcept { return setup_flags_; }
   std::size_t operations_in_flight() const noexcept { return busy_slots_; }
@@ -316,6 +340,8 @@ class IOLoop {
   IOLoop* previous_current_ = nullptr;
 
   RingQueue<Callback> ready_;
+  RingQueue<Callback> before_submit_;
+  std::vector<std::pair<const void*, std::unique_ptr<Local>>> locals_;
   RingQueue<Cqe> pending_cqes_;
   TimerHeap timers_;
 
