@@ -226,7 +226,7 @@ void IOLoop::shutdown() noexcept {
     }
   }
   ready_.clear();
-  before_submit_.clear();
+  while (pre_submit_head_ != nullptr) pre_submit_head_->cancel();
   timers_.clear();
   std::lock_guard lock(cross_mutex_);
   cross_queue_.clear();
@@ -257,10 +257,7 @@ void IOLoop::run() {
 
 void IOLoop::run_once() {
   run_ready();
-  while (!before_submit_.empty()) {
-    Callback callback = before_submit_.pop_front();
-    run_callback(callback);
-  }
+  run_pre_submit_hooks();
   enter_kernel(ready_.empty() && !stopping_);
   harvest();
   dispatch_pending();
@@ -405,6 +402,49 @@ void IOLoop::cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void*, int,
       return;
     }
     harvest();
+  }
+}
+
+// ---- pre-submit hooks ----
+
+void IOLoop::before_submit(PreSubmitHook& hook) noexcept {
+  if (hook.loop_ != nullptr) return;
+  hook.loop_ = this;
+  hook.prev_ = pre_submit_tail_;
+  hook.next_ = nullptr;
+  if (pre_submit_tail_ != nullptr) {
+    pre_submit_tail_->next_ = &hook;
+  } else {
+    pre_submit_head_ = &hook;
+  }
+  pre_submit_tail_ = &hook;
+}
+
+void PreSubmitHook::cancel() noexcept {
+  if (loop_ == nullptr) return;
+  if (prev_ != nullptr) {
+    prev_->next_ = next_;
+  } else {
+    loop_->pre_submit_head_ = next_;
+  }
+  if (next_ != nullptr) {
+    next_->prev_ = prev_;
+  } else {
+    loop_->pre_submit_tail_ = prev_;
+  }
+  loop_ = nullptr;
+  prev_ = next_ = nullptr;
+}
+
+void IOLoop::run_pre_submit_hooks() {
+  while (pre_submit_head_ != nullptr) {
+    PreSubmitHook* hook = pre_submit_head_;
+    hook->cancel();  // unlinked first: run() may schedule it again
+    try {
+      hook->run();
+    } catch (const std::exception& e) {
+      log::app().error("Exception in callback: {}", e.what());
+    }
   }
 }
 

@@ -78,6 +78,26 @@ class Completion {
 
 class IOLoop;
 
+// A one-shot request to run before a turn's submit; see IOLoop::before_submit.
+class PreSubmitHook {
+ public:
+  PreSubmitHook() noexcept = default;
+  PreSubmitHook(const PreSubmitHook&) = delete;
+  PreSubmitHook& operator=(const PreSubmitHook&) = delete;
+  bool pending() const noexcept { return loop_ != nullptr; }
+  void cancel() noexcept;
+
+ protected:
+  ~PreSubmitHook() { cancel(); }
+  virtual void run() = 0;
+
+ private:
+  friend class IOLoop;
+  IOLoop* loop_ = nullptr;
+  PreSubmitHook* prev_ = nullptr;
+  PreSubmitHook* next_ = nullptr;
+};
+
 // Refers to a task started with IOLoop::spawn. Cheap to copy; safe to use
 // after the task finished (then cancel() does nothing and done() is true).
 class SpawnHandle {
@@ -239,10 +259,11 @@ class IOLoop {
   void cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void* context, int result, unsigned flags) = nullptr,
                        void* context = nullptr);
 
-  // Runs `callback` once, on this turn, after the ready callbacks and just
-  // before the turn's SQEs are submitted. IOStream uses it to gather every
-  // write() of a turn into one send.
-  void before_submit(Callback callback) { before_submit_.push_back(std::move(callback)); }
+  // Runs `hook` once, on this turn, after the ready callbacks and just
+  // before the turn's SQEs are submitted (IOStream gathers every write() of
+  // a turn into one send this way). Scheduling a pending hook again is a
+  // no-op; destroying it unschedules it.
+  void before_submit(PreSubmitHook& hook) noexcept;
 
   // Per-loop state of a higher layer (net/'s provided-buffer ring): one T per
   // loop, built on first use as T(IOLoop&), destroyed with the loop after
@@ -269,6 +290,8 @@ class IOLoop {
 
  private:
   friend class SpawnHandle;
+  friend class PreSubmitHook;
+  void run_pre_submit_hooks();
 
   struct Cqe {
     std::uint64_t user_data;
@@ -340,7 +363,8 @@ class IOLoop {
   IOLoop* previous_current_ = nullptr;
 
   RingQueue<Callback> ready_;
-  RingQueue<Callback> before_submit_;
+  PreSubmitHook* pre_submit_head_ = nullptr;
+  PreSubmitHook* pre_submit_tail_ = nullptr;
   std::vector<std::pair<const void*, std::unique_ptr<Local>>> locals_;
   RingQueue<Cqe> pending_cqes_;
   TimerHeap timers_;

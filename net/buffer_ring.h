@@ -1,0 +1,50 @@
+// whirl/net/buffer_ring.h: the IOLoop's provided-buffer ring for receives.
+//
+// Every IOStream of a loop receives through one multishot recv that picks
+// its buffer from this ring (IOSQE_BUFFER_SELECT), so an idle connection
+// holds no receive buffer at all: memory is per loop, not per connection.
+// The stream copies the bytes out and recycles the buffer at once.
+//
+// liburing 2.3 has no io_uring_setup_buf_ring, so the ring is mmap'ed here,
+// initialised with io_uring_buf_ring_init and registered with
+// io_uring_register_buf_ring. It is one IOLoop::Local: built on first use,
+// unregistered when the loop is destroyed, after every receive was reaped.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "whirl/runtime/io_loop.h"
+
+namespace whirl {
+
+class BufferRing final : public IOLoop::Local {
+ public:
+  static constexpr std::uint16_t kGroupId = 7;
+  static constexpr unsigned kEntries = 256;  // a power of two
+  static constexpr std::size_t kBufferSize = 16 * 1024;
+
+  explicit BufferRing(IOLoop& loop);
+  ~BufferRing() override;
+
+  // The bytes of buffer `id` filled by a receive of `length` bytes.
+  std::string_view view(unsigned id, std::size_t length) const noexcept {
+    return {memory_.get() + static_cast<std::size_t>(id) * kBufferSize, length};
+  }
+  // Gives buffer `id` back to the kernel.
+  void recycle(unsigned id) noexcept;
+
+  static BufferRing& of(IOLoop& loop) { return loop.local<BufferRing>(); }
+
+ private:
+  IOLoop& loop_;
+  io_uring_buf_ring* ring_ = nullptr;
+  std::size_t ring_bytes_ = 0;
+  std::unique_ptr<char[]> memory_;
+};
+
+}  // namespace whirl

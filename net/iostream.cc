@@ -1,0 +1,519 @@
+#include "whirl/net/iostream.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <mutex>
+
+#include "whirl/net/buffer_ring.h"
+#include "whirl/runtime/errors.h"
+#include "whirl/runtime/log.h"
+
+namespace whirl {
+namespace {
+
+std::string closed_message(int error) {
+  if (error == 0) return "Stream is closed";
+  return std::string("Stream is closed: ") + std::strerror(error);
+}
+
+// Errors a peer causes by going away; they close the stream without a log
+// line above DEBUG (Tornado's _is_connreset).
+bool is_quiet_error(int error) {
+  return error == ECONNRESET || error == EPIPE || error == ECONNABORTED || error == ETIMEDOUT;
+}
+
+// Sends use MSG_NOSIGNAL, but a process that also writes to sockets by other
+// means must not die of SIGPIPE either: ignore it once, process-wide.
+void ignore_sigpipe() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
+}
+
+}  // namespace
+
+StreamClosedError::StreamClosedError(int real_error)
+    : std::runtime_error(closed_message(real_error)), real_error_(real_error) {}
+
+IOStream::IOStream(Socket socket) : IOStream(std::move(socket), Options{}) {}
+
+IOStream::IOStream(Socket socket, Options options)
+    : loop_(IOLoop::current()), socket_(std::move(socket)), options_(options) {
+  ignore_sigpipe();
+  if (options_.max_buffer_size == 0) throw std::invalid_argument("IOStream: max_buffer_size must be positive");
+}
+
+IOStream::~IOStream() {
+  // Requests in the kernel point at our buffers: take them back first.
+  if (loop_.in_flight(receive_id_)) {
+    loop_.cancel_and_wait(
+        receive_id_,
+        [](void* context, int result, unsigned flags) {
+          auto* self = static_cast<IOStream*>(context);
+          if (result > 0 && (flags & IORING_CQE_F_BUFFER)) {
+            BufferRing::of(self->loop_).recycle(flags >> IORING_CQE_BUFFER_SHIFT);
+          }
+        },
+        this);
+  }
+  if (loop_.in_flight(send_id_)) loop_.cancel_and_wait(send_id_);
+  // Waiters outlive us only if their frames are being torn down; detach them.
+  if (pending_read_ != nullptr) pending_read_->stream_ = nullptr;
+  for (WriteAwaiter* w = writers_head_; w != nullptr; w = w->next_) w->stream_ = nullptr;
+}
+
+// ---------------------------------------------------------------- reading
+
+IOStream::ReadAwaiter::ReadAwaiter(IOStream* stream, Kind kind, std::size_t want, bool partial,
+                                   std::string_view delimiter, std::size_t max_bytes, std::span<char> into)
+    : CancelHook(&ReadAwaiter::on_cancel),
+      stream_(stream),
+      kind_(kind),
+      partial_(partial),
+      want_(want),
+      delimiter_(delimiter),
+      max_bytes_(max_bytes),
+      into_(into) {}
+
+IOStream::ReadAwaiter IOStream::read_bytes(std::size_t n, bool partial) {
+  return ReadAwaiter(this, ReadAwaiter::Kind::kBytes, n, partial, {}, 0, {});
+}
+
+IOStream::ReadAwaiter IOStream::read_until(std::string_view delimiter, std::size_t max_bytes) {
+  if (delimiter.empty()) throw std::invalid_argument("read_until: empty delimiter");
+  return ReadAwaiter(this, ReadAwaiter::Kind::kUntil, 0, false, delimiter, max_bytes, {});
+}
+
+IOStream::ReadIntoAwaiter IOStream::read_into(std::span<char> buffer, bool partial) {
+  return ReadIntoAwaiter(this, ReadAwaiter::Kind::kInto, 0, partial, {}, 0, buffer);
+}
+
+IOStream::ReadAwaiter IOStream::read_until_close() {
+  return ReadAwaiter(this, ReadAwaiter::Kind::kUntilClose, 0, false, {}, 0, {});
+}
+
+IOStream::ReadAwaiter::~ReadAwaiter() {
+  // Only a frame torn down mid-read (loop shutdown) gets here waiting.
+  if (state_ == State::kWaiting && stream_ != nullptr && stream_->pending_read_ == this) {
+    stream_->pending_read_ = nullptr;
+  }
+}
+
+bool IOStream::ReadAwaiter::await_ready() {
+  stream_->start_read(this);
+  return state_ != State::kWaiting;
+}
+
+void IOStream::ReadAwaiter::suspend(std::coroutine_handle<> awaiter, CancellationToken* token) {
+  awaiter_ = awaiter;
+  if (token != nullptr) token->add(*this);  // fires at once if already cancelled
+}
+
+void IOStream::ReadAwaiter::throw_if_failed() const {
+  if (state_ == State::kCancelled) throw CancelledError();
+  if (state_ == State::kFailed) throw StreamClosedError(error_);
+}
+
+std::string IOStream::ReadAwaiter::await_resume() {
+  throw_if_failed();
+  return std::move(result_);
+}
+
+void IOStream::ReadAwaiter::on_cancel(CancelHook* hook) noexcept {
+  auto* self = static_cast<ReadAwaiter*>(hook);
+  IOStream* stream = self->stream_;
+  if (self->state_ != State::kWaiting || stream == nullptr) return;
+  // Give back what this read collected so no byte is lost.
+  try {
+    if (self->kind_ == Kind::kInto) {
+      stream->give_back(std::string_view(self->into_.data(), self->filled_));
+    } else {
+      stream->give_back(self->result_);
+    }
+  } catch (...) {
+    // Out of memory while restoring: the stream cannot stay consistent.
+    stream->close(ENOMEM);
+  }
+  self->result_.clear();
+  self->filled_ = 0;
+  self->state_ = State::kCancelled;
+  stream->pending_read_ = nullptr;
+  stream->scanned_ = 0;
+  stream->loop_.schedule(self->awaiter_);
+}
+
+void IOStream::start_read(ReadAwaiter* request) {
+  if (pending_read_ != nullptr) throw std::logic_error("IOStream: a read is already pending");
+  request->state_ = ReadAwaiter::State::kWaiting;
+  pending_read_ = request;
+  if (try_complete(request)) {
+    finish_read(request, false);
+    return;
+  }
+  if (closed_) {
+    finish_read(request, false);
+    return;
+  }
+  update_receiving();
+}
+
+// Moves what the request can take from the buffer; true when it is done
+// (completed or failed).
+bool IOStream::try_complete(ReadAwaiter* request) {
+  using Kind = ReadAwaiter::Kind;
+  switch (request->kind_) {
+    case Kind::kBytes: {
+      std::size_t take = std::min(buffered(), request->want_ - request->result_.size());
+      request->result_.append(unread().substr(0, take));
+      consume(take);
+      if (request->result_.size() == request->want_ || (request->partial_ && !request->result_.empty())) {
+        request->state_ = ReadAwaiter::State::kDone;
+        return true;
+      }
+      break;
+    }
+    case Kind::kInto: {
+      std::size_t take = std::min(buffered(), request->into_.size() - request->filled_);
+      std::memcpy(request->into_.data() + request->filled_, unread().data(), take);
+      request->filled_ += take;
+      consume(take);
+      if (request->filled_ == request->into_.size() || (request->partial_ && request->filled_ > 0)) {
+        request->state_ = ReadAwaiter::State::kDone;
+        return true;
+      }
+      break;
+    }
+    case Kind::kUntil:
+      if (try_complete_until(request)) return true;
+      break;
+    case Kind::kUntilClose:
+      request->result_.append(unread());
+      consume(buffered());
+      if (closed_) {
+        request->state_ = ReadAwaiter::State::kDone;
+        return true;
+      }
+      break;
+  }
+  if (closed_) {
+    request->state_ = ReadAwaiter::State::kFailed;
+    request->error_ = error_;
+    return true;
+  }
+  return false;
+}
+
+bool IOStream::try_complete_until(ReadAwaiter* request) {
+  std::string_view data = unread();
+  const std::string& delimiter = request->delimiter_;
+  // Resume the search where the last one ended (minus a partial delimiter),
+  // so a long read_until is linear, not quadratic.
+  std::size_t from = scanned_ >= delimiter.size() ? scanned_ - delimiter.size() + 1 : 0;
+  std::size_t found = data.find(delimiter, from);
+  if (found != std::string_view::npos) {
+    std::size_t end = found + delimiter.size();
+    if (request->max_bytes_ != 0 && end > request->max_bytes_) {
+      fail_unsatisfiable(request, "delimiter not found within max_bytes");
+      return true;
+    }
+    request->result_.assign(data.substr(0, end));
+    consume(end);
+    request->state_ = ReadAwaiter::State::kDone;
+    return true;
+  }
+  scanned_ = data.size();
+  if (request->max_bytes_ != 0 && data.size() >= request->max_bytes_) {
+    fail_unsatisfiable(request, "delimiter not found within max_bytes");
+    return true;
+  }
+  if (data.size() >= options_.max_buffer_size) {
+    log::gen().error("Reached maximum read buffer size ({} bytes) waiting for a delimiter; closing",
+                     options_.max_buffer_size);
+    pending_read_ = nullptr;  // failed here, not by close()
+    close(ENOBUFS);
+    request->state_ = ReadAwaiter::State::kFailed;
+    request->error_ = error_;
+    return true;
+  }
+  return false;
+}
+
+void IOStream::fail_unsatisfiable(ReadAwaiter* request, const char* why) {
+  log::gen().info("Unsatisfiable read, closing connection: {}", why);
+  pending_read_ = nullptr;  // failed here, not by close()
+  close();
+  request->state_ = ReadAwaiter::State::kFailed;
+  request->error_ = 0;
+}
+
+void IOStream::finish_read(ReadAwaiter* request, bool resume_now) {
+  pending_read_ = nullptr;
+  scanned_ = 0;
+  request->CancelHook::unlink();
+  if (request->state_ == ReadAwaiter::State::kWaiting) {
+    request->state_ = ReadAwaiter::State::kFailed;
+    request->error_ = error_;
+  }
+  if (resume_now) {
+    // The caller's last action: the coroutine may destroy this stream.
+    request->awaiter_.resume();
+  }
+}
+
+void IOStream::consume(std::size_t n) noexcept {
+  buffer_pos_ += n;
+  if (buffer_pos_ == buffer_.size()) {
+    buffer_.clear();
+    buffer_pos_ = 0;
+  } else if (buffer_pos_ > 64 * 1024 && buffer_pos_ * 2 > buffer_.size()) {
+    buffer_.erase(0, buffer_pos_);
+    buffer_pos_ = 0;
+  }
+}
+
+void IOStream::give_back(std::string_view data) {
+  if (data.empty()) return;
+  buffer_.erase(0, buffer_pos_);
+  buffer_pos_ = 0;
+  buffer_.insert(0, data);
+}
+
+// Arms or pauses the receive to keep the unread data under its limit.
+void IOStream::update_receiving() {
+  if (closed_ || eof_) return;
+  bool reading = pending_read_ != nullptr;
+  std::size_t limit = reading ? options_.max_buffer_size : std::min(options_.read_chunk_size, options_.max_buffer_size);
+  // A waiting read arms the receive; with no read waiting an armed receive
+  // keeps going while little is buffered (an idle stream still notices the
+  // peer closing) and pauses beyond that (a slow reader stops the sender).
+  bool want = buffered() < limit && (reading || receive_armed_);
+  if (want && !receive_armed_) {
+    arm_receive();
+  } else if (!want && receive_armed_ && !receive_stopping_) {
+    receive_stopping_ = true;
+    loop_.cancel_operation(receive_id_);
+  }
+}
+
+void IOStream::arm_receive() {
+  io_uring_sqe* sqe = loop_.get_sqe(&receiver_, &receive_id_);
+  BufferRing::of(loop_);  // registered before the kernel sees the request
+  io_uring_prep_recv_multishot(sqe, socket_.native_handle(), nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = BufferRing::kGroupId;
+  receive_armed_ = true;
+  receive_stopping_ = false;
+}
+
+void IOStream::on_receive(int result, unsigned flags) {
+  bool more = (flags & IORING_CQE_F_MORE) != 0;
+  if (!more) {
+    receive_armed_ = false;
+    receive_stopping_ = false;
+  }
+  int error = 0;
+  if (result > 0) {
+    unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+    BufferRing& ring = BufferRing::of(loop_);
+    buffer_.append(ring.view(id, static_cast<std::size_t>(result)));
+    ring.recycle(id);
+  } else if (result == 0) {
+    eof_ = true;
+  } else if (result == -ENOBUFS || result == -ECANCELED || result == -EINTR || result == -EAGAIN) {
+    // ENOBUFS: every ring buffer is in use; not an error, re-armed below
+    // (DESIGN.md §4). ECANCELED: our own pause or close.
+  } else {
+    error = -result;
+  }
+
+  if (closed_) {
+    release_socket_if_idle();
+    return;
+  }
+  if (eof_ || error != 0) {
+    if (error != 0 && !is_quiet_error(error)) {
+      log::gen().warning("Read error on {}: {}", socket_.native_handle(), std::strerror(error));
+    }
+    close(error);  // completes or fails the pending read
+    return;
+  }
+  ReadAwaiter* request = pending_read_;
+  if (request != nullptr && try_complete(request)) {
+    update_receiving();
+    finish_read(request, true);  // last: the reader may destroy us
+    return;
+  }
+  update_receiving();
+}
+
+// ---------------------------------------------------------------- writing
+
+IOStream::WriteAwaiter::WriteAwaiter(IOStream* stream, std::uint64_t target) noexcept
+    : CancelHook(&WriteAwaiter::on_cancel), stream_(stream), target_(target) {}
+
+IOStream::WriteAwaiter IOStream::write(std::string_view data) {
+  if (closed_) throw StreamClosedError(error_);
+  std::size_t pending = queued_.size() + sending_.size() - sending_pos_;
+  if (options_.max_write_buffer_size != 0 && pending + data.size() > options_.max_write_buffer_size) {
+    throw StreamBufferFullError();
+  }
+  queued_.append(data);
+  queued_total_ += data.size();
+  if (!loop_.in_flight(send_id_)) loop_.before_submit(flusher_);
+  return WriteAwaiter(this, queued_total_);
+}
+
+IOStream::WriteAwaiter::~WriteAwaiter() {
+  if (state_ == State::kWaiting) unlink();
+}
+
+bool IOStream::WriteAwaiter::await_ready() const noexcept { return stream_->flushed_ >= target_ || stream_->closed_; }
+
+bool IOStream::WriteAwaiter::suspend(std::coroutine_handle<> awaiter, CancellationToken* token) {
+  IOStream* stream = stream_;
+  if (token != nullptr && token->cancelled()) {
+    state_ = State::kCancelled;
+    return false;
+  }
+  awaiter_ = awaiter;
+  state_ = State::kWaiting;
+  prev_ = stream->writers_tail_;
+  if (prev_ != nullptr) {
+    prev_->next_ = this;
+  } else {
+    stream->writers_head_ = this;
+  }
+  stream->writers_tail_ = this;
+  if (token != nullptr) token->add(*this);
+  return true;
+}
+
+void IOStream::WriteAwaiter::unlink() noexcept {
+  if (stream_ == nullptr) return;
+  if (prev_ != nullptr) {
+    prev_->next_ = next_;
+  } else {
+    stream_->writers_head_ = next_;
+  }
+  if (next_ != nullptr) {
+    next_->prev_ = prev_;
+  } else {
+    stream_->writers_tail_ = prev_;
+  }
+  prev_ = next_ = nullptr;
+}
+
+void IOStream::WriteAwaiter::await_resume() const {
+  if (state_ == State::kCancelled) throw CancelledError();
+  if (state_ == State::kFailed) throw StreamClosedError(error_);
+  if (state_ == State::kIdle && stream_->flushed_ < target_) throw StreamClosedError(stream_->error_);
+}
+
+void IOStream::WriteAwaiter::on_cancel(CancelHook* hook) noexcept {
+  auto* self = static_cast<WriteAwaiter*>(hook);
+  if (self->state_ != State::kWaiting) return;
+  self->unlink();
+  self->state_ = State::kCancelled;
+  if (self->stream_ != nullptr) self->stream_->loop_.schedule(self->awaiter_);
+}
+
+void IOStream::flush() {
+  if (closed_ || loop_.in_flight(send_id_) || queued_.empty()) return;
+  sending_.swap(queued_);
+  queued_.clear();
+  sending_pos_ = 0;
+  send_pending();
+}
+
+void IOStream::send_pending() {
+  io_uring_sqe* sqe = loop_.get_sqe(&sender_, &send_id_);
+  io_uring_prep_send(sqe, socket_.native_handle(), sending_.data() + sending_pos_, sending_.size() - sending_pos_,
+                     MSG_NOSIGNAL);
+}
+
+void IOStream::on_sent(int result, unsigned /*flags*/) {
+  if (closed_) {
+    release_socket_if_idle();
+    return;
+  }
+  if (result < 0) {
+    if (result == -EINTR || result == -EAGAIN) {
+      send_pending();
+      return;
+    }
+    int error = -result;
+    if (!is_quiet_error(error)) log::gen().warning("Write error: {}", std::strerror(error));
+    close(error);
+    return;
+  }
+  sending_pos_ += static_cast<std::size_t>(result);
+  flushed_ += static_cast<std::uint64_t>(result);
+  if (sending_pos_ < sending_.size()) {
+    send_pending();  // a partial send: the rest goes at once
+  } else {
+    sending_.clear();
+    sending_pos_ = 0;
+    // Writes made while this send was in flight go in the next turn's send.
+    if (!queued_.empty()) loop_.before_submit(flusher_);
+  }
+  wake_writers();
+}
+
+void IOStream::wake_writers() {
+  while (writers_head_ != nullptr && (writers_head_->target_ <= flushed_ || closed_)) {
+    WriteAwaiter* writer = writers_head_;
+    writer->unlink();
+    writer->CancelHook::unlink();
+    if (writer->target_ <= flushed_) {
+      writer->state_ = WriteAwaiter::State::kDone;
+    } else {
+      writer->state_ = WriteAwaiter::State::kFailed;
+      writer->error_ = error_;
+    }
+    loop_.schedule(writer->awaiter_);
+  }
+}
+
+// ---------------------------------------------------------------- state
+
+void IOStream::close(int error) {
+  if (closed_) return;
+  closed_ = true;
+  error_ = error;
+  flusher_.cancel();
+  if (receive_armed_ && !receive_stopping_) {
+    receive_stopping_ = true;
+    loop_.cancel_operation(receive_id_);
+  }
+  if (loop_.in_flight(send_id_)) loop_.cancel_operation(send_id_);
+  queued_.clear();
+  wake_writers();
+  if (ReadAwaiter* request = pending_read_) {
+    try_complete(request);  // data that came with the close still counts
+    finish_read(request, false);
+    loop_.schedule(request->awaiter_);
+  }
+  if (close_callback_) {
+    loop_.spawn_callback(std::move(close_callback_));
+    close_callback_ = nullptr;
+  }
+  release_socket_if_idle();
+}
+
+void IOStream::release_socket_if_idle() noexcept {
+  if (closed_ && !loop_.in_flight(receive_id_) && !loop_.in_flight(send_id_)) socket_.close();
+}
+
+void IOStream::set_nodelay(bool value) {
+  if (!socket_.valid()) return;
+  int family = socket_.local_address().family();
+  if (family == AF_INET || family == AF_INET6)
+    socket_.set_option(IPPROTO_TCP, TCP_NODELAY, value ? 1 : 0, "TCP_NODELAY");
+}
+
+}  // namespace whirl

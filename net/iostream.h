@@ -1,0 +1,266 @@
+// whirl/net/iostream.h: Tornado's IOStream on io_uring.
+//
+//     IOStream stream(std::move(socket));
+//     std::string head = co_await stream.read_until("\r\n\r\n", 64 * 1024);
+//     std::string body = co_await stream.read_bytes(length);
+//     co_await stream.write("HTTP/1.1 200 OK\r\n...");   // completes when flushed
+//     stream.write(more);                                // or queue without waiting
+//
+// Reads. One multishot recv per stream picks buffers from the loop's shared
+// BufferRing; bytes are copied into the stream's read buffer and the ring
+// buffer is recycled at once. Only one read may be outstanding (a second
+// throws std::logic_error). Bytes that arrived before the peer closed stay
+// readable. Receiving pauses while the unread data reaches the limit
+// (max_buffer_size while a read waits, min(read_chunk_size, max_buffer_size)
+// while none does) and resumes when a read needs more: a slow reader applies
+// backpressure instead of overflowing. read_bytes, read_into and
+// read_until_close move data out as it arrives, so only read_until keeps
+// data buffered: past max_bytes it logs "Unsatisfiable read" and closes,
+// past max_buffer_size it logs and closes; the read fails with
+// StreamClosedError either way.
+//
+// Writes. write() copies the bytes into the stream's queue at once (it may
+// throw StreamClosedError, or StreamBufferFullError past
+// max_write_buffer_size). Everything queued during one loop turn leaves in
+// one send, right before the turn's submit; the returned awaitable completes
+// when those bytes have been handed to the kernel.
+//
+// Closing. close(error) and peer errors fail the waiting read (unless the
+// buffered data satisfies it) and every waiting write with
+// StreamClosedError(error). The descriptor itself is closed only after the
+// stream's receive and send have left the kernel, so its number is never
+// reused under a pending request. ECONNRESET, EPIPE, ECONNABORTED and
+// ETIMEDOUT close quietly.
+//
+// Cancellation. A cancelled read gives back what it had collected (to the
+// front of the read buffer); a cancelled write wait leaves its bytes queued.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "whirl/net/socket.h"
+#include "whirl/runtime/cancellation.h"
+#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/unique_function.h"
+
+namespace whirl {
+
+// The stream was closed (by us, the peer, or an error). real_error() is the
+// errno that closed it, 0 for a clean close or end of file.
+class StreamClosedError : public std::runtime_error {
+ public:
+  explicit StreamClosedError(int real_error = 0);
+  int real_error() const noexcept { return real_error_; }
+
+ private:
+  int real_error_;
+};
+
+// write() beyond max_write_buffer_size.
+class StreamBufferFullError : public std::runtime_error {
+ public:
+  StreamBufferFullError() : std::runtime_error("Reached maximum write buffer size") {}
+};
+
+class IOStream {
+ public:
+  struct Options {
+    std::size_t max_buffer_size = 100 * 1024 * 1024;
+    std::size_t read_chunk_size = 64 * 1024;
+    std::size_t max_write_buffer_size = 0;  // 0: unbounded
+  };
+
+  explicit IOStream(Socket socket);
+  IOStream(Socket socket, Options options);
+  IOStream(const IOStream&) = delete;
+  IOStream& operator=(const IOStream&) = delete;
+  virtual ~IOStream();
+
+  // ---- reading ----
+
+  // One read request; lives in the awaiting frame.
+  class ReadAwaiter : private CancelHook {
+   public:
+    ReadAwaiter(ReadAwaiter&&) = delete;
+    ~ReadAwaiter();
+    bool await_ready();
+    template <typename Promise>
+    void await_suspend(std::coroutine_handle<Promise> awaiter) {
+      suspend(awaiter, detail::token_of(awaiter));
+    }
+    std::string await_resume();
+
+   protected:
+    std::size_t filled() const noexcept { return filled_; }
+    void throw_if_failed() const;
+
+   private:
+    friend class IOStream;
+    enum class Kind : unsigned char { kBytes, kUntil, kInto, kUntilClose };
+    enum class State : unsigned char { kIdle, kWaiting, kDone, kFailed, kCancelled };
+
+    ReadAwaiter(IOStream* stream, Kind kind, std::size_t want, bool partial, std::string_view delimiter,
+                std::size_t max_bytes, std::span<char> into);
+    void suspend(std::coroutine_handle<> awaiter, CancellationToken* token);
+    static void on_cancel(CancelHook* hook) noexcept;
+
+    IOStream* stream_;
+    Kind kind_;
+    State state_ = State::kIdle;
+    bool partial_ = false;
+    std::size_t want_ = 0;       // kBytes
+    std::string delimiter_;      // kUntil
+    std::size_t max_bytes_ = 0;  // kUntil, 0: no limit
+    std::span<char> into_;       // kInto
+    std::size_t filled_ = 0;     // kInto
+    std::string result_;
+    int error_ = 0;
+    std::coroutine_handle<> awaiter_;
+  };
+
+  // Exactly `n` bytes (with `partial`: as soon as 1..n are available).
+  ReadAwaiter read_bytes(std::size_t n, bool partial = false);
+  // Up to and including `delimiter`. `max_bytes` (0: none) bounds the search.
+  ReadAwaiter read_until(std::string_view delimiter, std::size_t max_bytes = 0);
+  // Fills `buffer` (with `partial`: returns once anything was read);
+  // yields the number of bytes written into it.
+  class ReadIntoAwaiter : public ReadAwaiter {
+   public:
+    using ReadAwaiter::ReadAwaiter;
+    std::size_t await_resume() {
+      throw_if_failed();
+      return filled();
+    }
+  };
+  ReadIntoAwaiter read_into(std::span<char> buffer, bool partial = false);
+  // Everything until the peer closes.
+  ReadAwaiter read_until_close();
+
+  // ---- writing ----
+
+  class WriteAwaiter : private CancelHook {
+   public:
+    WriteAwaiter(WriteAwaiter&&) = delete;
+    ~WriteAwaiter();
+    bool await_ready() const noexcept;
+    template <typename Promise>
+    bool await_suspend(std::coroutine_handle<Promise> awaiter) {
+      return suspend(awaiter, detail::token_of(awaiter));
+    }
+    void await_resume() const;
+
+   private:
+    friend class IOStream;
+    WriteAwaiter(IOStream* stream, std::uint64_t target) noexcept;
+    bool suspend(std::coroutine_handle<> awaiter, CancellationToken* token);
+    static void on_cancel(CancelHook* hook) noexcept;
+    void unlink() noexcept;
+
+    IOStream* stream_;
+    std::uint64_t target_;  // flushed_ must reach this
+    enum class State : unsigned char { kIdle, kWaiting, kDone, kFailed, kCancelled } state_ = State::kIdle;
+    int error_ = 0;
+    std::coroutine_handle<> awaiter_;
+    WriteAwaiter* prev_ = nullptr;
+    WriteAwaiter* next_ = nullptr;
+  };
+
+  WriteAwaiter write(std::string_view data);
+
+  // ---- state ----
+
+  void close(int error = 0);
+  bool closed() const noexcept { return closed_; }
+  int error() const noexcept { return error_; }
+  bool reading() const noexcept { return pending_read_ != nullptr; }
+  bool writing() const noexcept { return flushed_ < queued_total_; }
+  // Called once (on the loop) when the stream closes.
+  void set_close_callback(UniqueFunction callback) { close_callback_ = std::move(callback); }
+  void set_nodelay(bool value);
+  const Socket& socket() const noexcept { return socket_; }
+  const Options& options() const noexcept { return options_; }
+  std::size_t buffered() const noexcept { return buffer_.size() - buffer_pos_; }
+
+ private:
+  class Receiver final : public Completion {
+   public:
+    explicit Receiver(IOStream* stream) noexcept : stream_(stream) {}
+    void complete(int result, unsigned flags) override { stream_->on_receive(result, flags); }
+
+   private:
+    IOStream* stream_;
+  };
+  class Sender final : public Completion {
+   public:
+    explicit Sender(IOStream* stream) noexcept : stream_(stream) {}
+    void complete(int result, unsigned flags) override { stream_->on_sent(result, flags); }
+
+   private:
+    IOStream* stream_;
+  };
+  class Flusher final : public PreSubmitHook {
+   public:
+    explicit Flusher(IOStream* stream) noexcept : stream_(stream) {}
+    ~Flusher() = default;
+    void run() override { stream_->flush(); }
+
+   private:
+    IOStream* stream_;
+  };
+
+  void start_read(ReadAwaiter* request);
+  bool try_complete(ReadAwaiter* request);
+  bool try_complete_until(ReadAwaiter* request);
+  std::string_view unread() const noexcept { return std::string_view(buffer_).substr(buffer_pos_); }
+  void consume(std::size_t n) noexcept;
+  void give_back(std::string_view data);
+  void finish_read(ReadAwaiter* request, bool resume_now);
+  void fail_unsatisfiable(ReadAwaiter* request, const char* why);
+
+  void update_receiving();
+  void arm_receive();
+  void on_receive(int result, unsigned flags);
+  void flush();
+  void send_pending();
+  void on_sent(int result, unsigned flags);
+  void wake_writers();
+  void release_socket_if_idle() noexcept;
+
+  IOLoop& loop_;
+  Socket socket_;
+  Options options_;
+  bool closed_ = false;
+  int error_ = 0;
+  UniqueFunction close_callback_;
+
+  // Reading.
+  Receiver receiver_{this};
+  std::uint64_t receive_id_ = 0;
+  bool receive_armed_ = false;
+  bool receive_stopping_ = false;  // a cancel is on its way
+  bool eof_ = false;
+  std::string buffer_;
+  std::size_t buffer_pos_ = 0;
+  std::size_t scanned_ = 0;  // bytes of unread() already searched by read_until
+  ReadAwaiter* pending_read_ = nullptr;
+
+  // Writing: `sending_` is in the kernel's hands, `queued_` collects writes.
+  Sender sender_{this};
+  Flusher flusher_{this};
+  std::uint64_t send_id_ = 0;
+  std::string sending_;
+  std::size_t sending_pos_ = 0;
+  std::string queued_;
+  std::uint64_t queued_total_ = 0;
+  std::uint64_t flushed_ = 0;
+  WriteAwaiter* writers_head_ = nullptr;
+  WriteAwaiter* writers_tail_ = nullptr;
+};
+
+}  // namespace whirl

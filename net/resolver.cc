@@ -1,0 +1,103 @@
+#include "whirl/net/resolver.h"
+
+#include <netdb.h>
+
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <unordered_set>
+
+#include "whirl/net/netutil.h"
+#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/locks.h"
+
+namespace whirl {
+namespace {
+
+struct Lookup {
+  std::mutex mutex;
+  IOLoop* loop = nullptr;  // cleared when nobody waits any more
+  // Written by the helper thread before it posts the callback; read on the
+  // loop thread after (add_callback's mutex orders them).
+  std::vector<SocketAddress> addresses;
+  std::string error;
+  // Loop thread only.
+  Event done;
+};
+
+// Tracks a loop's outstanding lookups so that destroying the loop detaches
+// them: a helper thread finishing later then posts nothing.
+class Lookups final : public IOLoop::Local {
+ public:
+  explicit Lookups(IOLoop& /*loop*/) {}
+  ~Lookups() override {
+    for (const auto& lookup : live) {
+      std::lock_guard lock(lookup->mutex);
+      lookup->loop = nullptr;
+    }
+  }
+  std::unordered_set<std::shared_ptr<Lookup>> live;
+};
+
+std::vector<SocketAddress> getaddrinfo_all(const std::string& host, int port, int family, int flags,
+                                           std::string* error) {
+  addrinfo hints{};
+  hints.ai_family = family;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = flags;
+  addrinfo* results = nullptr;
+  std::string service = std::to_string(port);
+  int rc = getaddrinfo(host.c_str(), service.c_str(), &hints, &results);
+  std::vector<SocketAddress> addresses;
+  if (rc != 0) {
+    *error = "cannot resolve '" + host + "': " + gai_strerror(rc);
+    return addresses;
+  }
+  for (addrinfo* info = results; info != nullptr; info = info->ai_next) {
+    addresses.emplace_back(info->ai_addr, info->ai_addrlen);
+  }
+  freeaddrinfo(results);
+  return addresses;
+}
+
+}  // namespace
+
+Task<std::vector<SocketAddress>> resolve(std::string host, int port, int family) {
+  std::string error;
+  if (is_valid_ip(host)) {
+    std::vector<SocketAddress> addresses = getaddrinfo_all(host, port, family, AI_NUMERICHOST, &error);
+    if (addresses.empty()) throw std::runtime_error(error);
+    co_return addresses;
+  }
+  IOLoop& loop = IOLoop::current();
+  auto lookup = std::make_shared<Lookup>();
+  lookup->loop = &loop;
+  Lookups& lookups = loop.local<Lookups>();
+  lookups.live.insert(lookup);
+  std::thread([lookup, host, port, family] {
+    std::string thread_error;
+    std::vector<SocketAddress> addresses = getaddrinfo_all(host, port, family, 0, &thread_error);
+    std::lock_guard lock(lookup->mutex);
+    if (lookup->loop == nullptr) return;  // abandoned
+    lookup->addresses = std::move(addresses);
+    lookup->error = std::move(thread_error);
+    lookup->loop->add_callback([lookup] { lookup->done.set(); });
+  }).detach();
+  struct Forget {
+    Lookups& lookups;
+    std::shared_ptr<Lookup> lookup;
+    ~Forget() {
+      {
+        std::lock_guard lock(lookup->mutex);
+        lookup->loop = nullptr;
+      }
+      lookups.live.erase(lookup);
+    }
+  } forget{lookups, lookup};
+  co_await lookup->done.wait();
+  if (lookup->addresses.empty()) throw std::runtime_error(lookup->error);
+  co_return std::move(lookup->addresses);
+}
+
+}  // namespace whirl

@@ -1,0 +1,104 @@
+#include "whirl/net/tcp_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <stdexcept>
+#include <vector>
+
+#include "whirl/net/resolver.h"
+#include "whirl/runtime/errors.h"
+#include "whirl/runtime/gen.h"
+#include "whirl/runtime/locks.h"
+#include "whirl/runtime/operation.h"
+
+namespace whirl {
+namespace {
+
+struct Race {
+  Socket winner;
+  int last_error = ECONNREFUSED;
+  Event primary_exhausted;
+  CancellationToken* scope = nullptr;
+};
+
+Task<Socket> connect_to(SocketAddress address, const std::string& source_ip) {
+  Socket socket = Socket::create(address.family(), SOCK_STREAM);
+  if (!source_ip.empty()) {
+    std::vector<SocketAddress> sources = co_await resolve(source_ip, 0, address.family());
+    if (::bind(socket.native_handle(), sources.front().data(), sources.front().size()) != 0) {
+      throw StreamClosedError(errno);
+    }
+  }
+  int fd = socket.native_handle();
+  const sockaddr* target = address.data();
+  socklen_t size = address.size();
+  int result = co_await io_op([fd, target, size](io_uring_sqe* sqe) { io_uring_prep_connect(sqe, fd, target, size); });
+  if (result < 0) throw StreamClosedError(-result);
+  co_return socket;
+}
+
+// Tries `addresses` one after another until one connects or `race` has a
+// winner. The secondary family waits for the delay or the primary's end.
+Task<void> try_family(std::vector<SocketAddress> addresses, const std::string& source_ip, Race* race, bool secondary) {
+  if (secondary) {
+    try {
+      co_await race->primary_exhausted.wait(TCPClient::kSecondaryDelay);
+    } catch (const TimeoutError&) {
+      // The primary family is slow: start in parallel.
+    }
+  }
+  for (const SocketAddress& address : addresses) {
+    if (race->winner) break;
+    try {
+      Socket socket = co_await connect_to(address, source_ip);
+      if (!race->winner) {
+        race->winner = std::move(socket);
+        race->scope->cancel();  // stop the other family
+      }
+      co_return;
+    } catch (const StreamClosedError& e) {
+      race->last_error = e.real_error();
+    }
+  }
+  if (!secondary) race->primary_exhausted.set();
+}
+
+Task<std::unique_ptr<IOStream>> connect_without_timeout(std::string host, int port, std::string source_ip,
+                                                        IOStream::Options options) {
+  std::vector<SocketAddress> addresses = co_await resolve(host, port);
+  std::vector<SocketAddress> primary;
+  std::vector<SocketAddress> secondary;
+  for (const SocketAddress& address : addresses) {
+    (address.family() == addresses.front().family() ? primary : secondary).push_back(address);
+  }
+  CancellationToken* parent = co_await current_token();
+  CancellationToken scope(parent);
+  Race race;
+  race.scope = &scope;
+  if (secondary.empty()) race.primary_exhausted.set();
+  Task<void> first = try_family(std::move(primary), source_ip, &race, false);
+  Task<void> second = try_family(std::move(secondary), source_ip, &race, true);
+  Task<std::tuple<std::monostate, std::monostate>> both = gather(std::move(first), std::move(second));
+  try {
+    co_await both.under(&scope);
+  } catch (const CancelledError&) {
+    // The loser was cancelled by the winner; an outer cancellation is real.
+    if (parent != nullptr && parent->cancelled()) throw;
+  }
+  if (!race.winner) throw StreamClosedError(race.last_error);
+  co_return std::make_unique<IOStream>(std::move(race.winner), options);
+}
+
+}  // namespace
+
+Task<std::unique_ptr<IOStream>> TCPClient::connect(std::string host, int port, std::optional<Duration> timeout,
+                                                   std::string source_ip, IOStream::Options options) {
+  Task<std::unique_ptr<IOStream>> attempt =
+      connect_without_timeout(std::move(host), port, std::move(source_ip), options);
+  if (!timeout) co_return co_await attempt;
+  co_return co_await with_timeout(*timeout, std::move(attempt));
+}
+
+}  // namespace whirl

@@ -1,0 +1,34 @@
+// whirl/net/tcp_client.h: Tornado's TCPClient.
+//
+//     std::unique_ptr<IOStream> stream = co_await TCPClient::connect("localhost", 8888);
+//     co_await stream->write("ping\n");
+//
+// The name is resolved off the loop (resolver.h); connects go through the
+// ring (IORING_OP_CONNECT). With addresses of both families, the family
+// listed first is tried first, address by address; the other family starts
+// 0.3 s later, or at once when the first has run out (Tornado's happy
+// eyeballs). The first connection wins and the others are cancelled. A
+// refused connection throws StreamClosedError with real_error()
+// ECONNREFUSED; `timeout` throws TimeoutError.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "whirl/net/iostream.h"
+#include "whirl/runtime/task.h"
+
+namespace whirl {
+
+class TCPClient {
+ public:
+  static constexpr Duration kSecondaryDelay = std::chrono::milliseconds(300);
+
+  static Task<std::unique_ptr<IOStream>> connect(std::string host, int port,
+                                                 std::optional<Duration> timeout = std::nullopt,
+                                                 std::string source_ip = "", IOStream::Options options = {});
+};
+
+}  // namespace whirl

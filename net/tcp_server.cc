@@ -1,0 +1,84 @@
+#include "whirl/net/tcp_server.h"
+
+#include "whirl/net/process.h"
+#include "whirl/runtime/errors.h"
+#include "whirl/runtime/log.h"
+
+namespace whirl {
+
+TCPServer::~TCPServer() { stop(); }
+
+void TCPServer::listen(int port, const std::string& address, int family, int backlog, bool reuse_port) {
+  add_sockets(bind_sockets(port, address, family, backlog, AI_PASSIVE, reuse_port));
+}
+
+void TCPServer::add_sockets(std::vector<Socket> sockets) {
+  for (Socket& socket : sockets) add_socket(std::move(socket));
+}
+
+void TCPServer::add_socket(Socket socket) {
+  stopped_ = false;
+  addresses_.push_back(socket.local_address());
+  TCPServer* self = this;
+  handlers_.push_back(add_accept_handler(std::move(socket), [self](Socket connection, SocketAddress address) {
+    self->on_connection(std::move(connection), address);
+  }));
+}
+
+void TCPServer::bind(int port, const std::string& address, int family, int backlog, bool reuse_port) {
+  for (Socket& socket : bind_sockets(port, address, family, backlog, AI_PASSIVE, reuse_port)) {
+    addresses_.push_back(socket.local_address());
+    pending_sockets_.push_back(std::move(socket));
+  }
+}
+
+void TCPServer::start(int num_processes, int max_restarts) {
+  if (num_processes != 1) fork_processes(num_processes, max_restarts);
+  std::vector<Socket> sockets = std::move(pending_sockets_);
+  pending_sockets_.clear();
+  addresses_.clear();
+  add_sockets(std::move(sockets));
+}
+
+void TCPServer::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  // Removing the handlers cancels the multishot accepts; each listening
+  // socket is closed once its accept has left the kernel.
+  handlers_.clear();
+  pending_sockets_.clear();
+}
+
+IOStream::Options TCPServer::stream_options() const {
+  IOStream::Options options;
+  options.max_buffer_size = options_.max_buffer_size;
+  options.read_chunk_size = options_.read_chunk_size;
+  options.max_write_buffer_size = options_.max_write_buffer_size;
+  return options;
+}
+
+void TCPServer::on_connection(Socket connection, SocketAddress address) {
+  Task<void> task = serve(std::move(connection), address);
+  IOLoop::current().spawn(std::move(task));
+}
+
+Task<void> TCPServer::serve(Socket connection, SocketAddress address) {
+  ++open_connections_;
+  struct Count {
+    std::size_t& open;
+    ~Count() { --open; }
+  } count{open_connections_};
+  IOStream stream(std::move(connection), stream_options());
+  try {
+    co_await handle_stream(stream, address);
+  } catch (const StreamClosedError&) {
+    // The peer went away: the normal end of a connection.
+  } catch (const CancelledError&) {
+    throw;
+  } catch (const std::exception& e) {
+    log::app().error("Error in connection callback from {}: {}", address.to_string(), e.what());
+  }
+  stream.close();
+}
+
+}  // namespace whirl

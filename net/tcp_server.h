@@ -1,0 +1,93 @@
+// whirl/net/tcp_server.h: Tornado's TCPServer.
+//
+//     class EchoServer : public TCPServer {
+//       Task<void> handle_stream(IOStream& stream, SocketAddress address) override {
+//         for (;;) {
+//           std::string data = co_await stream.read_bytes(65536, /*partial=*/true);
+//           co_await stream.write(data);
+//         }
+//       }
+//     };
+//
+//     EchoServer server;
+//     server.listen(8888);                    // one process
+//     IOLoop::current().run();
+//
+//     server.bind(8888);                      // or several processes:
+//     server.start(0);                        // forks one child per CPU
+//     IOLoop::current().run();
+//
+// Each accepted connection runs handle_stream as its own spawned task, so a
+// slow handler never delays accepting others. The stream lives until
+// handle_stream returns; then it is closed. A StreamClosedError escaping
+// handle_stream is the normal end of a connection; any other exception is
+// logged ("Error in connection callback") and the connection closed.
+//
+// stop() stops accepting and closes the listening sockets; connections
+// already open continue. It is idempotent. A server must outlive its
+// connections' tasks (stop the loop, or wait for them, before destroying it).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "whirl/net/iostream.h"
+#include "whirl/net/netutil.h"
+#include "whirl/net/socket.h"
+#include "whirl/runtime/task.h"
+
+namespace whirl {
+
+class TCPServer {
+ public:
+  struct Options {
+    std::size_t max_buffer_size = 100 * 1024 * 1024;
+    std::size_t read_chunk_size = 64 * 1024;
+    std::size_t max_write_buffer_size = 0;
+  };
+
+  TCPServer() : TCPServer(Options{}) {}
+  explicit TCPServer(Options options) : options_(options) {}
+  TCPServer(const TCPServer&) = delete;
+  TCPServer& operator=(const TCPServer&) = delete;
+  virtual ~TCPServer();
+
+  // bind_sockets + add_sockets, in this process.
+  void listen(int port, const std::string& address = "", int family = AF_UNSPEC, int backlog = kDefaultBacklog,
+              bool reuse_port = false);
+  // Starts accepting on already-listening sockets (for example from
+  // bind_sockets before fork_processes).
+  void add_sockets(std::vector<Socket> sockets);
+  void add_socket(Socket socket);
+
+  // bind now, accept after start(): the way to several processes.
+  void bind(int port, const std::string& address = "", int family = AF_UNSPEC, int backlog = kDefaultBacklog,
+            bool reuse_port = false);
+  // With num_processes != 1, forks (fork_processes; <= 0 means one per CPU)
+  // and every child accepts on the bound sockets. Call before any IOLoop
+  // exists in this process.
+  void start(int num_processes = 1, int max_restarts = 100);
+
+  void stop();
+
+  // Where the server listens (after listen/bind/add_sockets).
+  const std::vector<SocketAddress>& addresses() const noexcept { return addresses_; }
+  std::size_t open_connections() const noexcept { return open_connections_; }
+
+ protected:
+  virtual Task<void> handle_stream(IOStream& stream, SocketAddress address) = 0;
+
+ private:
+  void on_connection(Socket connection, SocketAddress address);
+  Task<void> serve(Socket connection, SocketAddress address);
+  IOStream::Options stream_options() const;
+
+  Options options_;
+  std::vector<Socket> pending_sockets_;  // bound, waiting for start()
+  std::vector<AcceptHandle> handlers_;
+  std::vector<SocketAddress> addresses_;
+  std::size_t open_connections_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace whirl

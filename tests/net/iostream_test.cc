@@ -1,0 +1,318 @@
+#include "whirl/net/iostream.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "whirl/net/tcp_client.h"
+#include "whirl/net/tcp_server.h"
+#include "whirl/runtime/errors.h"
+#include "whirl/runtime/gen.h"
+#include "whirl/runtime/locks.h"
+#include "whirl/testing/log_capture.h"
+
+namespace whirl {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Streams over a socketpair: `a` is the stream under test, `peer` a plain
+// socket the test writes to and reads from directly.
+struct Pair {
+  explicit Pair(IOStream::Options options = {}) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) throw std::runtime_error("pair");
+    stream = std::make_unique<IOStream>(Socket::adopt(sv[0]), options);
+    peer = Socket::adopt(sv[1]);
+  }
+  void send(const std::string& data) const {
+    ASSERT_EQ(::send(peer.native_handle(), data.data(), data.size(), MSG_NOSIGNAL), static_cast<ssize_t>(data.size()));
+  }
+  std::unique_ptr<IOStream> stream;
+  Socket peer;
+};
+
+// Runs `body` to completion on a fresh loop, failing the test after 10 s.
+template <typename F>
+void run(F body) {
+  IOLoop loop;
+  auto task = body();
+  loop.run_sync(with_timeout(10s, std::move(task)));
+}
+
+TEST(IOStream, ReadUntilAndReadBytesSplitTheStream) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send("GET / HTTP/1.1\r\nHost: x\r\n\r\nbody!");
+    std::string head = co_await pair.stream->read_until("\r\n\r\n");
+    EXPECT_EQ(head, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string body = co_await pair.stream->read_bytes(5);
+    EXPECT_EQ(body, "body!");
+  });
+}
+
+TEST(IOStream, ReadBytesZeroReturnsEmptyAtOnce) {
+  run([]() -> Task<void> {
+    Pair pair;
+    std::string nothing = co_await pair.stream->read_bytes(0);
+    EXPECT_EQ(nothing, "");
+  });
+}
+
+TEST(IOStream, PartialReadBytesReturnsWhatIsThere) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send("abc");
+    std::string some = co_await pair.stream->read_bytes(100, true);
+    EXPECT_EQ(some, "abc");
+  });
+}
+
+TEST(IOStream, ReadIntoFillsTheCallersBuffer) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send("0123456789");
+    char buffer[4];
+    std::size_t n = co_await pair.stream->read_into(std::span<char>(buffer, 4));
+    EXPECT_EQ(n, 4u);
+    EXPECT_EQ(std::string(buffer, 4), "0123");
+    char rest[16];
+    n = co_await pair.stream->read_into(std::span<char>(rest, 16), true);
+    EXPECT_EQ(std::string(rest, n), "456789");
+  });
+}
+
+Task<void> second_read(IOStream* stream, bool* threw) {
+  try {
+    co_await stream->read_bytes(1);
+  } catch (const std::logic_error&) {
+    *threw = true;
+  }
+}
+
+TEST(IOStream, OnlyOneReadMayBeOutstanding) {
+  run([]() -> Task<void> {
+    Pair pair;
+    bool threw = false;
+    Task<std::string> first = [](IOStream* s) -> Task<std::string> {
+      co_return co_await s->read_bytes(3);
+    }(pair.stream.get());
+    Task<void> second = second_read(pair.stream.get(), &threw);
+    Task<void> feed = [](Pair* p) -> Task<void> {
+      co_await sleep(5ms);
+      p->send("xyz");
+    }(&pair);
+    auto [got, unused1, unused2] = co_await gather(std::move(first), std::move(second), std::move(feed));
+    EXPECT_EQ(got, "xyz");
+    EXPECT_TRUE(threw);
+  });
+}
+
+TEST(IOStream, BytesThatArrivedBeforeThePeerClosedStayReadable) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send("line one\nline two\n");
+    pair.peer.close();
+    co_await sleep(5ms);
+    std::string one = co_await pair.stream->read_until("\n");
+    std::string two = co_await pair.stream->read_until("\n");
+    EXPECT_EQ(one, "line one\n");
+    EXPECT_EQ(two, "line two\n");
+    bool closed_error = false;
+    try {
+      co_await pair.stream->read_bytes(1);
+    } catch (const StreamClosedError& e) {
+      closed_error = true;
+      EXPECT_EQ(e.real_error(), 0) << "a clean end of file";
+    }
+    EXPECT_TRUE(closed_error);
+  });
+}
+
+TEST(IOStream, ReadUntilCloseReturnsEverything) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send("all of it");
+    pair.peer.close();
+    std::string all = co_await pair.stream->read_until_close();
+    EXPECT_EQ(all, "all of it");
+  });
+}
+
+Task<std::string> read_until_outcome(IOStream* stream, std::string delimiter, std::size_t max_bytes) {
+  try {
+    std::string data = co_await stream->read_until(delimiter, max_bytes);
+    co_return "read " + data;
+  } catch (const StreamClosedError&) {
+    co_return "closed";
+  }
+}
+
+TEST(IOStream, ReadUntilPastMaxBytesLogsClosesAndFails) {
+  testing::LogCapture logs;
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send(std::string(100, 'a'));
+    std::string outcome = co_await read_until_outcome(pair.stream.get(), "\r\n", 50);
+    EXPECT_EQ(outcome, "closed");
+    EXPECT_TRUE(pair.stream->closed());
+  });
+  EXPECT_TRUE(logs.contains(log::Level::kInfo, "Unsatisfiable read"));
+}
+
+TEST(IOStream, ADelimiterBeyondMaxBytesInTheSamePacketIsUnsatisfiable) {
+  testing::LogCapture logs;
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send(std::string(60, 'a') + "\r\n");
+    std::string outcome = co_await read_until_outcome(pair.stream.get(), "\r\n", 50);
+    EXPECT_EQ(outcome, "closed");
+  });
+  EXPECT_TRUE(logs.contains(log::Level::kInfo, "Unsatisfiable read"));
+}
+
+TEST(IOStream, CloseWhileAReadWaitsFailsIt) {
+  run([]() -> Task<void> {
+    Pair pair;
+    Task<std::string> reader = read_until_outcome(pair.stream.get(), "\n", 0);
+    Task<void> closer = [](IOStream* s) -> Task<void> {
+      co_await sleep(5ms);
+      s->close();
+    }(pair.stream.get());
+    auto [outcome, unused] = co_await gather(std::move(reader), std::move(closer));
+    EXPECT_EQ(outcome, "closed");
+  });
+}
+
+TEST(IOStream, ADelimiterThatArrivesWithTheCloseStillCompletesTheRead) {
+  run([]() -> Task<void> {
+    Pair pair;
+    Task<std::string> reader = read_until_outcome(pair.stream.get(), "\n", 0);
+    Task<void> sender = [](Pair* p) -> Task<void> {
+      co_await sleep(5ms);
+      p->send("last line\n");
+      p->peer.close();
+    }(&pair);
+    auto [outcome, unused] = co_await gather(std::move(reader), std::move(sender));
+    EXPECT_EQ(outcome, "read last line\n");
+  });
+}
+
+TEST(IOStream, ASmallMaxBufferSizeAppliesBackpressureInsteadOfFailing) {
+  run([]() -> Task<void> {
+    IOStream::Options options;
+    options.max_buffer_size = 10 * 1024;
+    Pair pair(options);
+    std::string sent;
+    for (int i = 0; i < 100 * 1024; ++i) sent.push_back(static_cast<char>('a' + i % 26));
+    // The peer writes everything at once from a thread (the socket buffer
+    // alone would not hold it while the reader is slow).
+    std::thread writer([&pair, &sent] {
+      std::size_t off = 0;
+      while (off < sent.size()) {
+        ssize_t n = ::send(pair.peer.native_handle(), sent.data() + off, sent.size() - off, MSG_NOSIGNAL);
+        if (n > 0)
+          off += static_cast<std::size_t>(n);
+        else
+          std::this_thread::sleep_for(1ms);
+      }
+    });
+    std::string received;
+    for (int i = 0; i < 100; ++i) {
+      received += co_await pair.stream->read_bytes(1024);
+      EXPECT_LE(pair.stream->buffered(), options.max_buffer_size + 64 * 1024);
+    }
+    writer.join();
+    EXPECT_EQ(received, sent);
+  });
+}
+
+TEST(IOStream, ReadUntilOverFourMegabytesCompletes) {
+  run([]() -> Task<void> {
+    Pair pair;
+    std::string body(4 * 1024 * 1024, 'x');
+    std::thread writer([&pair, &body] {
+      std::string all = body + "\r\n\r\n";
+      std::size_t off = 0;
+      while (off < all.size()) {
+        ssize_t n = ::send(pair.peer.native_handle(), all.data() + off, std::min<std::size_t>(4096, all.size() - off),
+                           MSG_NOSIGNAL);
+        if (n > 0)
+          off += static_cast<std::size_t>(n);
+        else
+          std::this_thread::sleep_for(100us);
+      }
+    });
+    std::string got = co_await pair.stream->read_until("\r\n\r\n");
+    writer.join();
+    EXPECT_EQ(got.size(), body.size() + 4);
+  });
+}
+
+TEST(IOStream, WritesOfOneTurnLeaveAsOneSend) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.stream->write("a");
+    pair.stream->write("b");
+    co_await pair.stream->write("c");
+    char buffer[8];
+    ssize_t n = ::recv(pair.peer.native_handle(), buffer, sizeof buffer, 0);
+    EXPECT_EQ(std::string(buffer, n > 0 ? n : 0), "abc");
+  });
+}
+
+TEST(IOStream, WriteToAClosedStreamThrowsStreamClosedError) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.stream->close();
+    EXPECT_THROW(pair.stream->write("x"), StreamClosedError);
+    co_return;
+  });
+}
+
+TEST(IOStream, MaxWriteBufferSizeThrowsStreamBufferFullError) {
+  run([]() -> Task<void> {
+    IOStream::Options options;
+    options.max_write_buffer_size = 10;
+    Pair pair(options);
+    pair.stream->write("12345");
+    EXPECT_THROW(pair.stream->write("1234567"), StreamBufferFullError);
+    co_return;
+  });
+}
+
+TEST(IOStream, APeerResetClosesQuietlyWithTheErrno) {
+  testing::LogCapture logs;
+  run([]() -> Task<void> {
+    std::vector<Socket> listeners = bind_sockets(0, "127.0.0.1");
+    int port = listeners.front().local_address().port();
+    std::unique_ptr<IOStream> accepted;
+    Event ready;
+    AcceptHandle handle = add_accept_handler(std::move(listeners.front()), [&](Socket s, SocketAddress) {
+      accepted = std::make_unique<IOStream>(std::move(s));
+      ready.set();
+    });
+    std::unique_ptr<IOStream> client = co_await TCPClient::connect("127.0.0.1", port);
+    co_await ready.wait();
+    // SO_LINGER 0 turns close() into a reset.
+    linger hard{1, 0};
+    setsockopt(client->socket().native_handle(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+    client.reset();
+    int error = -1;
+    try {
+      co_await accepted->read_bytes(1);
+    } catch (const StreamClosedError& e) {
+      error = e.real_error();
+    }
+    EXPECT_EQ(error, ECONNRESET);
+    EXPECT_EQ(accepted->error(), ECONNRESET);
+  });
+  EXPECT_EQ(logs.count_at_least(log::Level::kWarning), 0u);
+}
+
+}  // namespace
+}  // namespace whirl
