@@ -87,7 +87,7 @@ class IOStream {
   // One read request; lives in the awaiting frame.
   class ReadAwaiter : private CancelHook {
    public:
-    ReadAwaiter(ReadAwaiter&&) = delete;
+    ReadAwaiter(ReadAwaiter&&) noexcept = default;  // only before it is awaited
     ~ReadAwaiter();
     bool await_ready();
     template <typename Promise>
@@ -146,7 +146,7 @@ class IOStream {
 
   class WriteAwaiter : private CancelHook {
    public:
-    WriteAwaiter(WriteAwaiter&&) = delete;
+    WriteAwaiter(WriteAwaiter&&) noexcept = default;  // only before it is awaited
     ~WriteAwaiter();
     bool await_ready() const noexcept;
     template <typename Promise>

@@ -49,8 +49,12 @@ std::vector<Socket> bind_sockets(int port, const std::string& address, int famil
   // Tornado sorts by family so IPv4 comes first, and skips duplicates.
   std::vector<const addrinfo*> entries;
   for (const addrinfo* info = results.get(); info != nullptr; info = info->ai_next) entries.push_back(info);
-  std::stable_sort(entries.begin(), entries.end(),
-                   [](const addrinfo* a, const addrinfo* b) { return a->ai_family < b->ai_family; });
+  // (An insertion sort: stable, and the list is a handful of entries.)
+  for (std::size_t i = 1; i < entries.size(); ++i) {
+    for (std::size_t j = i; j > 0 && entries[j]->ai_family < entries[j - 1]->ai_family; --j) {
+      std::swap(entries[j], entries[j - 1]);
+    }
+  }
 
   std::vector<Socket> sockets;
   std::vector<std::string> seen;

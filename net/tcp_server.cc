@@ -1,12 +1,17 @@
 #include "whirl/net/tcp_server.h"
 
+#include <algorithm>
+
 #include "whirl/net/process.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/log.h"
 
 namespace whirl {
 
-TCPServer::~TCPServer() { stop(); }
+TCPServer::~TCPServer() {
+  stop();
+  for (const SpawnHandle& connection : connections_) connection.abort();
+}
 
 void TCPServer::listen(int port, const std::string& address, int family, int backlog, bool reuse_port) {
   add_sockets(bind_sockets(port, address, family, backlog, AI_PASSIVE, reuse_port));
@@ -59,7 +64,11 @@ IOStream::Options TCPServer::stream_options() const {
 
 void TCPServer::on_connection(Socket connection, SocketAddress address) {
   Task<void> task = serve(std::move(connection), address);
-  IOLoop::current().spawn(std::move(task));
+  if (connections_.size() >= prune_at_) {
+    std::erase_if(connections_, [](const SpawnHandle& handle) { return handle.done(); });
+    prune_at_ = std::max<std::size_t>(64, connections_.size() * 2);
+  }
+  connections_.push_back(IOLoop::current().spawn(std::move(task)));
 }
 
 Task<void> TCPServer::serve(Socket connection, SocketAddress address) {

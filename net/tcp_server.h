@@ -24,8 +24,10 @@
 // logged ("Error in connection callback") and the connection closed.
 //
 // stop() stops accepting and closes the listening sockets; connections
-// already open continue. It is idempotent. A server must outlive its
-// connections' tasks (stop the loop, or wait for them, before destroying it).
+// already open continue. It is idempotent. Destroying the server closes the
+// connections still open (their tasks are destroyed with it, since their
+// handle_stream frames point at the server); to drain gracefully, stop()
+// and wait for open_connections() to reach 0 first.
 #pragma once
 
 #include <string>
@@ -85,6 +87,8 @@ class TCPServer {
   Options options_;
   std::vector<Socket> pending_sockets_;  // bound, waiting for start()
   std::vector<AcceptHandle> handlers_;
+  std::vector<SpawnHandle> connections_;  // may hold finished ones; pruned as it grows
+  std::size_t prune_at_ = 64;
   std::vector<SocketAddress> addresses_;
   std::size_t open_connections_ = 0;
   bool stopped_ = false;

@@ -34,6 +34,9 @@ struct CancelHook {
   using Fire = void (*)(CancelHook* self);
 
   explicit CancelHook(Fire fire) noexcept : fire(fire) {}
+  // Awaiters are moved only before they are awaited (into a wrapping
+  // coroutine's frame), never while registered: a move copies `fire` only.
+  CancelHook(CancelHook&& other) noexcept : fire(other.fire) {}
   CancelHook(const CancelHook&) = delete;
   CancelHook& operator=(const CancelHook&) = delete;
   ~CancelHook() { unlink(); }

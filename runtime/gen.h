@@ -63,7 +63,7 @@ inline MomentAwaiter moment() noexcept { return {}; }
 class SleepAwaiter : private CancelHook {
  public:
   explicit SleepAwaiter(TimePoint deadline) noexcept : CancelHook(&SleepAwaiter::on_cancel), deadline_(deadline) {}
-  SleepAwaiter(const SleepAwaiter&) = delete;
+  SleepAwaiter(SleepAwaiter&&) noexcept = default;  // before it is awaited
   SleepAwaiter& operator=(const SleepAwaiter&) = delete;
   ~SleepAwaiter();
 
@@ -121,6 +121,24 @@ Task<T> with_timeout(TimePoint deadline, Task<T> task) {
 template <typename T>
 Task<T> with_timeout(Duration timeout, Task<T> task) {
   return with_timeout(Clock::now() + timeout, std::move(task));
+}
+
+// ---- any awaitable as a Task ----
+
+template <typename A>
+using await_result_t = decltype(std::declval<A&>().await_resume());
+
+// Wraps an awaitable (a stream read, a sleep, a queue get …) in a Task, so
+// it can be given to with_timeout, gather, spawn or run_sync.
+template <typename A>
+Task<await_result_t<A>> as_task(A awaitable) {
+  co_return co_await awaitable;
+}
+
+template <typename A>
+requires(!std::is_same_v<std::decay_t<A>, Task<await_result_t<A>>>) Task<await_result_t<A>> with_timeout(
+    Duration timeout, A awaitable) {
+  return with_timeout(Clock::now() + timeout, as_task(std::move(awaitable)));
 }
 
 // ---- gather ----

@@ -497,8 +497,12 @@ SpawnHandle IOLoop::spawn(Task<void> task) {
   Root& slot = roots_[index];
   slot.frame = root.handle;
   slot.live = true;
-  schedule(root.handle);
-  return SpawnHandle(this, index, slot.generation);
+  std::uint32_t generation = slot.generation;
+  // Started on the next turn, unless aborted before that.
+  ready_.emplace_back([this, index, generation] {
+    if (root_live(index, generation)) roots_[index].frame.resume();
+  });
+  return SpawnHandle(this, index, generation);
 }
 
 detail::RootTask IOLoop::run_root(Task<void> task, std::uint32_t slot) {
@@ -525,6 +529,19 @@ void SpawnHandle::cancel() const {
   if (loop_ != nullptr && loop_->root_live(slot_, generation_)) {
     loop_->roots_[slot_].frame.promise().root_token.cancel();
   }
+}
+
+void SpawnHandle::abort() const {
+  if (loop_ == nullptr || !loop_->root_live(slot_, generation_)) return;
+  IOLoop::Root& root = loop_->roots_[slot_];
+  root.live = false;
+  ++root.generation;
+  loop_->free_roots_.push_back(slot_);
+  // A root still waiting for its first turn is in the ready queue; the
+  // scheduled entry must not resume a destroyed frame.
+  std::coroutine_handle<> frame = root.frame;
+  root.frame = {};
+  frame.destroy();
 }
 
 bool SpawnHandle::done() const { return loop_ == nullptr || !loop_->root_live(slot_, generation_); }

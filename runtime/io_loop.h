@@ -107,6 +107,11 @@ class SpawnHandle {
   // Cancels the task: the operation or wait it is suspended on is cancelled
   // and the task sees CancelledError there (and at every later suspension).
   void cancel() const;
+  // Destroys the task now, without letting it run again: its frames are
+  // torn down (operations in flight are cancelled and reaped first, as at
+  // loop shutdown). For owners that must not outlive-or-be-outlived by their
+  // tasks, such as a TCPServer and its connections.
+  void abort() const;
   bool done() const;
 
  private:

@@ -1,0 +1,286 @@
+#include "whirl/net/tcp_server.h"
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "whirl/net/tcp_client.h"
+#include "whirl/runtime/errors.h"
+#include "whirl/runtime/gen.h"
+#include "whirl/runtime/locks.h"
+#include "whirl/runtime/operation.h"
+#include "whirl/testing/log_capture.h"
+
+namespace whirl {
+namespace {
+
+using namespace std::chrono_literals;
+
+class EchoServer : public TCPServer {
+ protected:
+  Task<void> handle_stream(IOStream& stream, SocketAddress) override {
+    for (;;) {
+      std::string data = co_await stream.read_bytes(64 * 1024, true);
+      co_await stream.write(data);
+    }
+  }
+};
+
+int port_of(const TCPServer& server) { return server.addresses().front().port(); }
+
+template <typename F>
+void run(F body) {
+  IOLoop loop;
+  auto task = body();
+  loop.run_sync(with_timeout(20s, std::move(task)));
+}
+
+Task<std::string> echo_once(int port, std::string message) {
+  std::unique_ptr<IOStream> client = co_await TCPClient::connect("127.0.0.1", port);
+  co_await client->write(message);
+  std::string reply = co_await client->read_bytes(message.size());
+  co_return reply;
+}
+
+TEST(TCPServer, EchoesOverLoopback) {
+  run([]() -> Task<void> {
+    EchoServer server;
+    server.listen(0, "127.0.0.1");
+    std::string reply = co_await echo_once(port_of(server), "hello, whirl");
+    EXPECT_EQ(reply, "hello, whirl");
+  });
+}
+
+TEST(TCPServer, ResolvesLocalhostOffTheLoop) {
+  run([]() -> Task<void> {
+    EchoServer server;
+    server.listen(0, "localhost");
+    std::unique_ptr<IOStream> client = co_await TCPClient::connect("localhost", port_of(server));
+    co_await client->write("via name");
+    std::string reply = co_await client->read_bytes(8);
+    EXPECT_EQ(reply, "via name");
+  });
+}
+
+// Ten writers, a thousand 5,000-byte writes each, every byte checked.
+class CheckingServer : public TCPServer {
+ public:
+  int complete = 0;
+  int corrupt = 0;
+
+ protected:
+  Task<void> handle_stream(IOStream& stream, SocketAddress) override {
+    std::string id_line = co_await stream.read_until("\n");
+    char id = id_line[0];
+    for (int i = 0; i < 1000; ++i) {
+      std::string block = co_await stream.read_bytes(5000);
+      std::string expected = std::to_string(i) + ":";
+      expected.resize(5000, id);
+      if (block != expected) ++corrupt;
+    }
+    ++complete;
+  }
+};
+
+Task<void> writer(int port, char id) {
+  std::unique_ptr<IOStream> client = co_await TCPClient::connect("127.0.0.1", port);
+  client->write(std::string(1, id) + "\n");
+  for (int i = 0; i < 1000; ++i) {
+    std::string block = std::to_string(i) + ":";
+    block.resize(5000, id);
+    co_await client->write(block);
+  }
+}
+
+TEST(TCPServer, TenWritersOfAThousandWritesArriveIntactAndInOrder) {
+  int complete = 0;
+  int corrupt = 0;
+  run([&]() -> Task<void> {
+    CheckingServer server;  // a server must not outlive its loop
+    server.listen(0, "127.0.0.1");
+    std::vector<Task<void>> writers;
+    for (char id = 'a'; id < 'a' + 10; ++id) writers.push_back(writer(port_of(server), id));
+    co_await gather(std::move(writers));
+    while (server.complete < 10 && server.corrupt == 0) co_await sleep(5ms);
+    complete = server.complete;
+    corrupt = server.corrupt;
+  });
+  EXPECT_EQ(complete, 10);
+  EXPECT_EQ(corrupt, 0);
+}
+
+class ThrowingServer : public TCPServer {
+ protected:
+  Task<void> handle_stream(IOStream& stream, SocketAddress) override {
+    co_await stream.read_bytes(1);
+    throw std::runtime_error("handler bug");
+  }
+};
+
+TEST(TCPServer, AnExceptionInHandleStreamIsLoggedAndClosesTheConnection) {
+  testing::LogCapture logs;
+  run([]() -> Task<void> {
+    ThrowingServer server;
+    server.listen(0, "127.0.0.1");
+    std::unique_ptr<IOStream> client = co_await TCPClient::connect("127.0.0.1", port_of(server));
+    co_await client->write("x");
+    bool closed = false;
+    try {
+      co_await client->read_bytes(1);
+    } catch (const StreamClosedError&) {
+      closed = true;
+    }
+    EXPECT_TRUE(closed);
+  });
+  EXPECT_TRUE(logs.contains(log::Level::kError, "Error in connection callback"));
+  EXPECT_TRUE(logs.contains(log::Level::kError, "handler bug"));
+}
+
+class SlowFirstServer : public TCPServer {
+ public:
+  int served = 0;
+
+ protected:
+  Task<void> handle_stream(IOStream& stream, SocketAddress) override {
+    if (served++ == 0) co_await sleep(2s);
+    co_await stream.write("served\n");
+  }
+};
+
+TEST(TCPServer, ASlowHandlerDoesNotDelayAcceptingOthers) {
+  run([]() -> Task<void> {
+    SlowFirstServer server;
+    server.listen(0, "127.0.0.1");
+    std::unique_ptr<IOStream> slow = co_await TCPClient::connect("127.0.0.1", port_of(server));
+    co_await sleep(10ms);
+    std::unique_ptr<IOStream> fast = co_await TCPClient::connect("127.0.0.1", port_of(server));
+    std::string line = co_await with_timeout(500ms, fast->read_until("\n"));
+    EXPECT_EQ(line, "served\n");
+  });
+}
+
+TEST(TCPServer, StopIsIdempotentAndOpenConnectionsContinue) {
+  run([]() -> Task<void> {
+    EchoServer server;
+    server.listen(0, "127.0.0.1");
+    int port = port_of(server);
+    std::unique_ptr<IOStream> client = co_await TCPClient::connect("127.0.0.1", port);
+    co_await client->write("before");
+    std::string reply = co_await client->read_bytes(6);
+    EXPECT_EQ(reply, "before");
+    server.stop();
+    server.stop();
+    co_await sleep(10ms);
+    co_await client->write("after");
+    reply = co_await client->read_bytes(5);
+    EXPECT_EQ(reply, "after") << "the open connection is still served";
+    int error = 0;
+    try {
+      co_await TCPClient::connect("127.0.0.1", port);
+    } catch (const StreamClosedError& e) {
+      error = e.real_error();
+    }
+    EXPECT_EQ(error, ECONNREFUSED) << "the listening socket is closed";
+  });
+}
+
+TEST(TCPClient, ARefusedConnectionThrowsStreamClosedErrorWithECONNREFUSED) {
+  run([]() -> Task<void> {
+    int port;
+    {
+      std::vector<Socket> sockets = bind_sockets(0, "127.0.0.1");
+      port = sockets.front().local_address().port();
+    }  // closed: nothing listens there now
+    int error = 0;
+    try {
+      co_await TCPClient::connect("127.0.0.1", port);
+    } catch (const StreamClosedError& e) {
+      error = e.real_error();
+    }
+    EXPECT_EQ(error, ECONNREFUSED);
+  });
+}
+
+Task<std::unique_ptr<IOStream>> connect_unix(std::string path) {
+  Socket socket = Socket::create(AF_UNIX, SOCK_STREAM);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.data(), path.size());
+  auto size = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '\0' ? 0 : 1));
+  int fd = socket.native_handle();
+  const auto* target = reinterpret_cast<const sockaddr*>(&address);
+  int result = co_await io_op([&](io_uring_sqe* sqe) { io_uring_prep_connect(sqe, fd, target, size); });
+  if (result < 0) throw StreamClosedError(-result);
+  co_return std::make_unique<IOStream>(std::move(socket));
+}
+
+TEST(TCPServer, ServesUnixSocketsFileAndAbstract) {
+  run([]() -> Task<void> {
+    std::string file = "/tmp/whirl-echo-" + std::to_string(getpid()) + ".sock";
+    std::string abstract = std::string(1, '\0') + "whirl-echo-" + std::to_string(getpid());
+    EchoServer server;
+    server.add_socket(bind_unix_socket(file));
+    server.add_socket(bind_unix_socket(abstract));
+    for (const std::string& path : {file, abstract}) {
+      std::unique_ptr<IOStream> client = co_await connect_unix(path);
+      co_await client->write("unix");
+      std::string reply = co_await client->read_bytes(4);
+      EXPECT_EQ(reply, "unix");
+    }
+    unlink(file.c_str());
+  });
+}
+
+TEST(TCPServer, RunningOutOfDescriptorsPausesAcceptingWithoutSpinning) {
+  testing::LogCapture logs;
+  IOLoop loop;
+  EchoServer server;
+  server.listen(0, "127.0.0.1");
+  int port = port_of(server);
+  // Client sockets made now; then the descriptor limit leaves room for one
+  // more connection (its client socket and its accepted socket) only. The
+  // accept request reads the limit when it is armed, on the loop's first turn.
+  std::vector<Socket> clients;
+  for (int i = 0; i < 5; ++i) clients.push_back(Socket::create(AF_INET, SOCK_STREAM));
+  int lowest_free = dup(0);
+  close(lowest_free);
+  rlimit saved{};
+  getrlimit(RLIMIT_NOFILE, &saved);
+  rlimit tight = saved;
+  tight.rlim_cur = static_cast<rlim_t>(lowest_free + 2);
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &tight), 0);
+  std::unique_ptr<IOStream> first = loop.run_sync(TCPClient::connect("127.0.0.1", port));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (Socket& client : clients) {
+    ::connect(client.native_handle(), reinterpret_cast<sockaddr*>(&address), sizeof address);  // EINPROGRESS
+  }
+  std::string reply = loop.run_sync([](IOStream* s) -> Task<std::string> {
+    co_await sleep(250ms);  // two pauses' worth of retries
+    co_await s->write("still here");
+    co_return co_await s->read_bytes(10);
+  }(first.get()));
+  EXPECT_EQ(reply, "still here") << "open connections are served while accepting is paused";
+  EXPECT_EQ(server.open_connections(), 1u);
+  setrlimit(RLIMIT_NOFILE, &saved);
+  loop.run_sync(as_task(sleep(300ms)));  // accepting resumes
+  EXPECT_EQ(server.open_connections(), 6u);
+  std::size_t exhaustion_lines = 0;
+  for (const auto& line : logs.lines()) {
+    if (line.message.find("Out of file descriptors") != std::string::npos) ++exhaustion_lines;
+  }
+  EXPECT_EQ(exhaustion_lines, 1u) << "logged once, not once per retry";
+  clients.clear();
+  first.reset();
+  loop.run_sync(as_task(sleep(20ms)));
+}
+
+}  // namespace
+}  // namespace whirl
