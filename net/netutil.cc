@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "whirl/net/process.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/gen.h"
 #include "whirl/runtime/log.h"
@@ -133,11 +134,22 @@ namespace {
 
 // The multishot accept of one listening socket. Connections accepted but not
 // yet handed over when the stream is destroyed are closed here.
+//
+// A listening socket shared with other processes (inherited across
+// fork_processes) gets one-shot accepts instead: the kernel wakes exactly one
+// accept waiter per connection, the first in the socket's wait queue, and a
+// multishot accept never leaves that queue, so one child would take every
+// connection. A one-shot accept re-queues at the tail after each connection,
+// which spreads connections across the children.
 class AcceptStream final : public MultishotOperation {
  public:
-  explicit AcceptStream(int fd)
-      : MultishotOperation([fd](io_uring_sqe* sqe) {
-          io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  AcceptStream(int fd, bool multishot)
+      : MultishotOperation([fd, multishot](io_uring_sqe* sqe) {
+          if (multishot) {
+            io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          } else {
+            io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+          }
         }) {}
   ~AcceptStream() override = default;
 
@@ -149,7 +161,8 @@ class AcceptStream final : public MultishotOperation {
 
 Task<void> accept_loop(Socket listener, AcceptCallback callback) {
   CancellationToken* token = co_await current_token();
-  AcceptStream accepts(listener.native_handle());
+  bool shared = task_id().has_value() && listener.get_option(SOL_SOCKET, SO_REUSEPORT) == 0;
+  AcceptStream accepts(listener.native_handle(), /*multishot=*/!shared);
   accepts.start();
   bool exhaustion_logged = false;
   for (;;) {

@@ -6,7 +6,8 @@
 //         [](Socket connection, SocketAddress address) { ... });
 //     handle.remove();                                          // idempotent
 //
-// Accepting uses one multishot accept per listening socket. At most 128
+// Accepting uses one multishot accept per listening socket (one-shot
+// accepts for a socket shared by forked children, so they share the load). At most 128
 // connections are handed over per socket per loop turn, so a busy port
 // cannot starve another one (or the connections already open). EMFILE and
 // ENFILE never spin the loop: the first one is logged, accepting pauses

@@ -1,0 +1,150 @@
+#include "whirl/net/process.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "whirl/net/netutil.h"
+#include "whirl/runtime/io_loop.h"
+
+namespace whirl {
+namespace {
+
+using namespace std::chrono_literals;
+
+int free_port() {
+  std::vector<Socket> sockets = bind_sockets(0, "127.0.0.1");
+  return sockets.front().local_address().port();
+}
+
+std::string helper_path() {
+  const char* root = std::getenv("TEST_SRCDIR");
+  return std::string(root != nullptr ? root : ".") + "/whirl/tests/net/multiprocess_helper";
+}
+
+pid_t start_helper(const std::string& mode, int port, int n) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::string path = helper_path();
+    std::string port_text = std::to_string(port);
+    std::string n_text = std::to_string(n);
+    execl(path.c_str(), path.c_str(), mode.c_str(), port_text.c_str(), n_text.c_str(), nullptr);
+    _exit(127);
+  }
+  return pid;
+}
+
+// Connects, reads "<id> <pid>", sends `command`. Returns {-1, -1} if refused.
+std::pair<int, int> ask(int port, const std::string& command) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return {-1, -1};
+  }
+  timeval timeout{2, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  std::string line;
+  char c;
+  while (::recv(fd, &c, 1, 0) == 1 && c != '\n') line.push_back(c);
+  std::string message = command + "\n";
+  ::send(fd, message.data(), message.size(), MSG_NOSIGNAL);
+  ::close(fd);
+  int id = -1;
+  int pid = -1;
+  if (std::sscanf(line.c_str(), "%d %d", &id, &pid) != 2) return {-1, -1};
+  return {id, pid};
+}
+
+// Task id -> pid, over connections until `n` ids were seen (10 s at most).
+std::map<int, int> collect_ids(int port, int n) {
+  std::map<int, int> seen;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (static_cast<int>(seen.size()) < n && std::chrono::steady_clock::now() < deadline) {
+    auto [id, pid] = ask(port, "hello");
+    if (id >= 0) {
+      seen[id] = pid;
+    } else {
+      std::this_thread::sleep_for(20ms);  // children still starting
+    }
+  }
+  return seen;
+}
+
+// Sends "exit" until nothing listens; returns the helper's exit status.
+int stop_all(pid_t helper, int port) {
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ask(port, "exit").first < 0) {
+      int status = 0;
+      pid_t done = waitpid(helper, &status, WNOHANG);
+      if (done == helper) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  kill(-helper, SIGKILL);
+  kill(helper, SIGKILL);
+  waitpid(helper, nullptr, 0);
+  return -1;
+}
+
+void check_mode(const std::string& mode) {
+  int port = free_port();
+  pid_t helper = start_helper(mode, port, 2);
+  std::map<int, int> ids = collect_ids(port, 2);
+  ASSERT_EQ(ids.size(), 2u) << mode << ": both children answer";
+  EXPECT_TRUE(ids.contains(0));
+  EXPECT_TRUE(ids.contains(1));
+  EXPECT_EQ(stop_all(helper, port), 0) << mode << ": the parent exits 0 once every child exited cleanly";
+}
+
+TEST(ForkProcesses, BindThenStartRunsChildrenWithTaskIds) { check_mode("start"); }
+
+TEST(ForkProcesses, BindSocketsForkThenAddSocketsRunsChildrenWithTaskIds) { check_mode("fork"); }
+
+TEST(ForkProcesses, ReusePortListenersInForkedChildrenRunWithTaskIds) { check_mode("reuse_port"); }
+
+TEST(ForkProcesses, AKilledChildIsRestartedWithTheSameId) {
+  int port = free_port();
+  pid_t helper = start_helper("start", port, 2);
+  std::map<int, int> before = collect_ids(port, 2);
+  ASSERT_EQ(before.size(), 2u);
+  // Kill child 0 from outside.
+  ASSERT_EQ(kill(before[0], SIGKILL), 0);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  int new_pid = -1;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto [id, pid] = ask(port, "hello");
+    if (id == 0 && pid != before[0]) {
+      new_pid = pid;
+      break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_GT(new_pid, 0) << "task id 0 answers again, from a new process";
+  EXPECT_EQ(stop_all(helper, port), 0);
+}
+
+TEST(ForkProcesses, RefusesToForkOnceAnIOLoopExists) {
+  IOLoop loop;
+  EXPECT_THROW(fork_processes(2), std::logic_error);
+}
+
+TEST(CpuCount, IsAtLeastOne) { EXPECT_GE(cpu_count(), 1); }
+
+TEST(TaskId, IsUnsetOutsideForkedChildren) { EXPECT_FALSE(task_id().has_value()); }
+
+}  // namespace
+}  // namespace whirl
