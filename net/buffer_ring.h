@@ -40,11 +40,17 @@ class BufferRing final : public IOLoop::Local {
 
   static BufferRing& of(IOLoop& loop) { return loop.local<BufferRing>(); }
 
+  // Receives that ended with -ENOBUFS because every buffer was taken (they
+  // are re-armed; counted for tests and tuning).
+  void note_exhausted() noexcept { ++exhausted_; }
+  std::uint64_t exhausted() const noexcept { return exhausted_; }
+
  private:
   IOLoop& loop_;
   io_uring_buf_ring* ring_ = nullptr;
   std::size_t ring_bytes_ = 0;
   std::unique_ptr<char[]> memory_;
+  std::uint64_t exhausted_ = 0;
 };
 
 }  // namespace whirl

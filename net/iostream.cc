@@ -324,7 +324,9 @@ void IOStream::on_receive(int result, unsigned flags) {
     ring.recycle(id);
   } else if (result == 0) {
     eof_ = true;
-  } else if (result == -ENOBUFS || result == -ECANCELED || result == -EINTR || result == -EAGAIN) {
+  } else if (result == -ENOBUFS) {
+    BufferRing::of(loop_).note_exhausted();
+  } else if (result == -ECANCELED || result == -EINTR || result == -EAGAIN) {
     // ENOBUFS: every ring buffer is in use; not an error, re-armed below
     // (DESIGN.md §4). ECANCELED: our own pause or close.
   } else {

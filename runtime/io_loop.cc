@@ -77,6 +77,7 @@ class IOLoop::SignalReader final : public Completion {
     sigemptyset(&unblock);
     for (auto& [signo, handler] : handlers_) {
       if (!sigismember(&previously_blocked_, signo)) sigaddset(&unblock, signo);
+      sigaction(signo, &previous_actions_[signo], nullptr);
     }
     pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
   }
@@ -88,7 +89,15 @@ class IOLoop::SignalReader final : public Completion {
     sigaddset(&one, signo);
     sigset_t old;
     pthread_sigmask(SIG_BLOCK, &one, &old);
-    if (!handlers_.contains(signo) && sigismember(&old, signo)) sigaddset(&previously_blocked_, signo);
+    if (!handlers_.contains(signo)) {
+      if (sigismember(&old, signo)) sigaddset(&previously_blocked_, signo);
+      // An ignored signal is discarded when generated and never reaches the
+      // signalfd; a shell starts background jobs with SIGINT ignored. Use
+      // the default disposition (harmless: the signal stays blocked).
+      struct sigaction deflt {};
+      deflt.sa_handler = SIG_DFL;
+      sigaction(signo, &deflt, &previous_actions_[signo]);
+    }
     sigaddset(&mask_, signo);
     handlers_[signo] = std::move(handler);
     int fd = signalfd(fd_, &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -101,6 +110,8 @@ class IOLoop::SignalReader final : public Completion {
 
   void remove(int signo) {
     if (handlers_.erase(signo) == 0) return;
+    sigaction(signo, &previous_actions_[signo], nullptr);
+    previous_actions_.erase(signo);
     sigdelset(&mask_, signo);
     if (fd_ >= 0) signalfd(fd_, &mask_, SFD_NONBLOCK | SFD_CLOEXEC);
     if (!sigismember(&previously_blocked_, signo)) {
@@ -139,6 +150,7 @@ class IOLoop::SignalReader final : public Completion {
   sigset_t mask_;
   sigset_t previously_blocked_;
   std::map<int, Callback> handlers_;
+  std::map<int, struct sigaction> previous_actions_;
   signalfd_siginfo info_{};
   std::uint64_t user_data_ = 0;
 };

@@ -236,6 +236,28 @@ TEST(IOLoop, SignalHandlersRunOnTheLoopThread) {
   loop.remove_signal_handler(SIGUSR1);
 }
 
+TEST(IOLoop, ASignalIgnoredBeforehandStillReachesItsHandler) {
+  // Shells start background jobs with SIGINT ignored; a server started that
+  // way must still see it.
+  std::signal(SIGUSR2, SIG_IGN);
+  {
+    IOLoop loop;
+    int received = 0;
+    loop.add_signal_handler(SIGUSR2, [&] {
+      ++received;
+      loop.stop();
+    });
+    loop.add_callback([] { raise(SIGUSR2); });
+    loop.call_later(2s, [&] { loop.stop(); });
+    loop.run();
+    EXPECT_EQ(received, 1);
+  }
+  struct sigaction now {};
+  sigaction(SIGUSR2, nullptr, &now);
+  EXPECT_EQ(now.sa_handler, SIG_IGN) << "the previous disposition is restored";
+  std::signal(SIGUSR2, SIG_DFL);
+}
+
 TEST(IOLoop, RunSyncThrowsWhenTheLoopStopsFirst) {
   IOLoop loop;
   auto slow = []() -> Task<void> { co_await sleep(1s); };

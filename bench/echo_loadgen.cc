@@ -1,0 +1,146 @@
+// bench/echo_loadgen: an echo load generator on whirl's client side.
+//
+//     echo_loadgen --port 9000 [--host 127.0.0.1] [--connections 64] [--size 64]
+//                  [--pipeline 1] [--duration 5] [--warmup 1]
+//
+// Each connection sends `pipeline` messages of `size` bytes in one write,
+// reads them all back, and repeats; a message's latency is its round trip.
+// Prints one line: messages/s, MiB/s, p50/p99 latency, loader CPU seconds,
+// and errors. Any short or mismatched echo counts as an error.
+#include <fmt/core.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "whirl/net/tcp_client.h"
+#include "whirl/runtime/gen.h"
+#include "whirl/runtime/io_loop.h"
+
+using namespace std::chrono_literals;
+using whirl::Task;
+
+namespace {
+
+struct Config {
+  std::string host = "127.0.0.1";
+  int port = 9000;
+  int connections = 64;
+  std::size_t size = 64;
+  int pipeline = 1;
+  double duration = 5;
+  double warmup = 1;
+};
+
+struct Stats {
+  long messages = 0;
+  long errors = 0;
+  std::vector<double> latencies_us;
+  bool measuring = false;
+  bool done = false;
+};
+
+Task<void> connection(const Config* config, Stats* stats) {
+  std::unique_ptr<whirl::IOStream> stream;
+  try {
+    stream = co_await whirl::TCPClient::connect(config->host, config->port);
+  } catch (const std::exception&) {
+    ++stats->errors;
+    co_return;
+  }
+  stream->set_nodelay(true);
+  std::string message(config->size, 'x');
+  std::string batch;
+  for (int i = 0; i < config->pipeline; ++i) batch += message;
+  while (!stats->done) {
+    whirl::TimePoint start = whirl::Clock::now();
+    try {
+      stream->write(batch);
+      std::string echoed = co_await stream->read_bytes(batch.size());
+      if (echoed != batch) ++stats->errors;
+    } catch (const std::exception&) {
+      ++stats->errors;
+      co_return;
+    }
+    if (stats->measuring) {
+      double us = std::chrono::duration<double, std::micro>(whirl::Clock::now() - start).count();
+      stats->messages += config->pipeline;
+      stats->latencies_us.push_back(us);
+    }
+  }
+}
+
+Config parse(int argc, char** argv) {
+  Config config;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string flag = argv[i];
+    std::string value = argv[i + 1];
+    if (flag == "--host")
+      config.host = value;
+    else if (flag == "--port")
+      config.port = std::atoi(value.c_str());
+    else if (flag == "--connections")
+      config.connections = std::atoi(value.c_str());
+    else if (flag == "--size")
+      config.size = static_cast<std::size_t>(std::atol(value.c_str()));
+    else if (flag == "--pipeline")
+      config.pipeline = std::atoi(value.c_str());
+    else if (flag == "--duration")
+      config.duration = std::atof(value.c_str());
+    else if (flag == "--warmup")
+      config.warmup = std::atof(value.c_str());
+    else {
+      fmt::print(stderr, "echo_loadgen: unknown flag {}\n", flag);
+      std::exit(2);
+    }
+  }
+  return config;
+}
+
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config config = parse(argc, argv);
+  whirl::IOLoop loop;
+  Stats stats;
+  stats.latencies_us.reserve(1 << 22);
+  for (int i = 0; i < config.connections; ++i) loop.spawn(connection(&config, &stats));
+  double cpu_start = 0;
+  whirl::TimePoint measure_start;
+  loop.call_later(std::chrono::duration_cast<whirl::Duration>(std::chrono::duration<double>(config.warmup)), [&] {
+    stats.measuring = true;
+    cpu_start = cpu_seconds();
+    measure_start = whirl::Clock::now();
+  });
+  double cpu_used = 0;
+  double elapsed = 0;
+  loop.call_later(
+      std::chrono::duration_cast<whirl::Duration>(std::chrono::duration<double>(config.warmup + config.duration)), [&] {
+        stats.measuring = false;
+        stats.done = true;
+        cpu_used = cpu_seconds() - cpu_start;
+        elapsed = std::chrono::duration<double>(whirl::Clock::now() - measure_start).count();
+        loop.stop();
+      });
+  loop.run();
+  std::sort(stats.latencies_us.begin(), stats.latencies_us.end());
+  auto percentile = [&](double p) {
+    if (stats.latencies_us.empty()) return 0.0;
+    return stats.latencies_us[static_cast<std::size_t>(p * (stats.latencies_us.size() - 1))];
+  };
+  double rate = elapsed > 0 ? static_cast<double>(stats.messages) / elapsed : 0;
+  fmt::print("messages_per_s={:.0f} mib_per_s={:.1f} p50_us={:.0f} p99_us={:.0f} loader_cpu_s={:.2f} errors={}\n", rate,
+             rate * static_cast<double>(config.size) / (1 << 20), percentile(0.50), percentile(0.99), cpu_used,
+             stats.errors);
+  std::fflush(stdout);
+  std::_Exit(stats.errors == 0 ? 0 : 1);  // open connections need no orderly teardown here
+}
