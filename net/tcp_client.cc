@@ -65,9 +65,10 @@ Task<void> try_family(std::vector<SocketAddress> addresses, const std::string& s
   if (!secondary) race->primary_exhausted.set();
 }
 
-Task<std::unique_ptr<IOStream>> connect_without_timeout(std::string host, int port, std::string source_ip,
-                                                        IOStream::Options options) {
-  std::vector<SocketAddress> addresses = co_await resolve(host, port);
+Task<std::unique_ptr<IOStream>> race_families(std::vector<SocketAddress> addresses, std::string source_ip,
+                                              IOStream::Options options) {
+  // getaddrinfo never returns an empty list, but a caller's list may be.
+  if (addresses.empty()) throw std::invalid_argument("TCPClient::connect: no addresses to connect to");
   std::vector<SocketAddress> primary;
   std::vector<SocketAddress> secondary;
   for (const SocketAddress& address : addresses) {
@@ -91,14 +92,30 @@ Task<std::unique_ptr<IOStream>> connect_without_timeout(std::string host, int po
   co_return std::make_unique<IOStream>(std::move(race.winner), options);
 }
 
+Task<std::unique_ptr<IOStream>> resolve_and_race(std::string host, int port, std::string source_ip,
+                                                 IOStream::Options options) {
+  std::vector<SocketAddress> addresses = co_await resolve(host, port);
+  co_return co_await race_families(std::move(addresses), std::move(source_ip), options);
+}
+
+Task<std::unique_ptr<IOStream>> within(std::optional<Duration> timeout, Task<std::unique_ptr<IOStream>> attempt) {
+  if (!timeout) co_return co_await attempt;
+  co_return co_await with_timeout(*timeout, std::move(attempt));
+}
+
 }  // namespace
 
 Task<std::unique_ptr<IOStream>> TCPClient::connect(std::string host, int port, std::optional<Duration> timeout,
                                                    std::string source_ip, IOStream::Options options) {
-  Task<std::unique_ptr<IOStream>> attempt =
-      connect_without_timeout(std::move(host), port, std::move(source_ip), options);
-  if (!timeout) co_return co_await attempt;
-  co_return co_await with_timeout(*timeout, std::move(attempt));
+  Task<std::unique_ptr<IOStream>> attempt = resolve_and_race(std::move(host), port, std::move(source_ip), options);
+  return within(timeout, std::move(attempt));
+}
+
+Task<std::unique_ptr<IOStream>> TCPClient::connect(std::vector<SocketAddress> addresses,
+                                                   std::optional<Duration> timeout, std::string source_ip,
+                                                   IOStream::Options options) {
+  Task<std::unique_ptr<IOStream>> attempt = race_families(std::move(addresses), std::move(source_ip), options);
+  return within(timeout, std::move(attempt));
 }
 
 }  // namespace whirl

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "whirl/net/iostream.h"
 #include "whirl/runtime/task.h"
@@ -27,6 +28,12 @@ class TCPClient {
   static constexpr Duration kSecondaryDelay = std::chrono::milliseconds(300);
 
   static Task<std::unique_ptr<IOStream>> connect(std::string host, int port,
+                                                 std::optional<Duration> timeout = std::nullopt,
+                                                 std::string source_ip = "", IOStream::Options options = {});
+
+  // The same race over addresses already resolved, in the order given: the
+  // family of the first is tried first, the other after the stagger.
+  static Task<std::unique_ptr<IOStream>> connect(std::vector<SocketAddress> addresses,
                                                  std::optional<Duration> timeout = std::nullopt,
                                                  std::string source_ip = "", IOStream::Options options = {});
 };

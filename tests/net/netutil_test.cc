@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -133,6 +134,34 @@ TEST(AddAcceptHandler, HandsOverEveryConnection) {
   loop.run();
   clients.join();
   EXPECT_EQ(accepted, 300);
+  for (int fd : fds) ::close(fd);
+}
+
+// Two listening sockets, the first with 300 connections already queued in
+// its backlog, the second with one. The first handler's accepts complete
+// first, so without the per-turn cap it would hand over all 300 before the
+// second socket's task ran; with it, the second socket's connection comes
+// right after the first 128.
+TEST(AddAcceptHandler, OneBusySocketHandsOverAtMost128PerTurn) {
+  IOLoop loop;
+  Socket busy = std::move(bind_sockets(0, "127.0.0.1", AF_INET, 512).front());
+  Socket quiet = std::move(bind_sockets(0, "127.0.0.1", AF_INET, 512).front());
+  std::vector<int> fds;
+  connect_clients(busy.local_address().port(), 300, &fds);
+  connect_clients(quiet.local_address().port(), 1, &fds);
+  ASSERT_EQ(fds.size(), 301u) << "the backlogs hold every connection before anything is accepted";
+  std::vector<char> order;
+  auto record = [&](char which) {
+    order.push_back(which);
+    if (order.size() == 301) loop.stop();
+  };
+  AcceptHandle busy_handle = add_accept_handler(std::move(busy), [&](Socket, SocketAddress) { record('b'); });
+  AcceptHandle quiet_handle = add_accept_handler(std::move(quiet), [&](Socket, SocketAddress) { record('q'); });
+  loop.call_later(5s, [&] { loop.stop(); });
+  loop.run();
+  ASSERT_EQ(order.size(), 301u);
+  auto quiet_at = std::find(order.begin(), order.end(), 'q') - order.begin();
+  EXPECT_LE(quiet_at, 128) << "the quiet socket waited behind more than 128 of the busy one's connections";
   for (int fd : fds) ::close(fd);
 }
 

@@ -137,6 +137,36 @@ TEST(ForkProcesses, AKilledChildIsRestartedWithTheSameId) {
   EXPECT_EQ(stop_all(helper, port), 0);
 }
 
+// A supervisor process whose only child always exits 7: after two restarts
+// fork_processes gives up and throws in the supervisor.
+TEST(ForkProcesses, PastMaxRestartsTheParentFailsWithAClearError) {
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  pid_t supervisor = fork();
+  ASSERT_GE(supervisor, 0);
+  if (supervisor == 0) {
+    ::close(pipe_fds[0]);
+    std::string message = "fork_processes returned in the supervisor";
+    try {
+      fork_processes(1, /*max_restarts=*/2);
+      _exit(7);  // a child: fail, to be restarted
+    } catch (const std::exception& e) {
+      message = e.what();
+    }
+    ssize_t written = ::write(pipe_fds[1], message.data(), message.size());
+    _exit(written == static_cast<ssize_t>(message.size()) ? 0 : 1);
+  }
+  ::close(pipe_fds[1]);
+  std::string message;
+  char buffer[256];
+  for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0;) message.append(buffer, n);
+  ::close(pipe_fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(supervisor, &status, 0), supervisor);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  EXPECT_EQ(message, "Too many child restarts, giving up");
+}
+
 TEST(ForkProcesses, RefusesToForkOnceAnIOLoopExists) {
   IOLoop loop;
   EXPECT_THROW(fork_processes(2), std::logic_error);

@@ -6,9 +6,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "whirl/net/resolver.h"
 #include "whirl/net/tcp_client.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/gen.h"
@@ -203,6 +205,64 @@ TEST(TCPClient, ARefusedConnectionThrowsStreamClosedErrorWithECONNREFUSED) {
       error = e.real_error();
     }
     EXPECT_EQ(error, ECONNREFUSED);
+  });
+}
+
+// [::1] and 127.0.0.1 on one port, IPv6 listed first. The IPv6 listener
+// has a backlog of 0 and one connection already queued, so the kernel drops
+// the client's SYN and that connect hangs; IPv4 is tried after the 0.3 s
+// stagger and wins.
+TEST(TCPClient, WhenTheFirstFamilyHangsTheOtherIsTriedAfterTheStagger) {
+  std::vector<Socket> v6 = bind_sockets(0, "::1", AF_INET6, /*backlog=*/0);
+  int port = v6.front().local_address().port();
+  std::vector<Socket> v4 = bind_sockets(port, "127.0.0.1", AF_INET);
+  int filler = ::socket(AF_INET6, SOCK_STREAM, 0);  // blocking: connected on return
+  SocketAddress target = v6.front().local_address();
+  ASSERT_EQ(::connect(filler, target.data(), target.size()), 0);
+  run([&]() -> Task<void> {
+    EchoServer server;
+    server.add_sockets(std::move(v4));
+    std::vector<SocketAddress> addresses = co_await resolve("::1", port);
+    std::vector<SocketAddress> v4_addresses = co_await resolve("127.0.0.1", port);
+    addresses.push_back(v4_addresses.front());
+    TimePoint started = IOLoop::current().time();
+    std::unique_ptr<IOStream> client = co_await TCPClient::connect(addresses);
+    Duration took = IOLoop::current().time() - started;
+    EXPECT_EQ(client->socket().peer_address().family(), AF_INET) << "IPv4 won";
+    EXPECT_GE(took, TCPClient::kSecondaryDelay) << "IPv4 waited for the stagger";
+    co_await client->write("eyeballs");
+    std::string reply = co_await client->read_bytes(8);
+    EXPECT_EQ(reply, "eyeballs");
+  });
+  ::close(filler);
+}
+
+// When the first family fails outright, the other starts at once.
+TEST(TCPClient, WhenTheFirstFamilyIsRefusedTheOtherStartsAtOnce) {
+  run([]() -> Task<void> {
+    EchoServer server;
+    server.listen(0, "127.0.0.1");
+    int port = port_of(server);
+    std::vector<SocketAddress> addresses = co_await resolve("::1", port);  // nothing listens there
+    std::vector<SocketAddress> v4_addresses = co_await resolve("127.0.0.1", port);
+    addresses.push_back(v4_addresses.front());
+    TimePoint started = IOLoop::current().time();
+    std::unique_ptr<IOStream> client = co_await TCPClient::connect(addresses);
+    Duration took = IOLoop::current().time() - started;
+    EXPECT_EQ(client->socket().peer_address().family(), AF_INET);
+    EXPECT_LT(took, TCPClient::kSecondaryDelay) << "a refused primary does not wait out the stagger";
+  });
+}
+
+TEST(TCPClient, AnEmptyAddressListIsAnError) {
+  run([]() -> Task<void> {
+    bool threw = false;
+    try {
+      co_await TCPClient::connect(std::vector<SocketAddress>{});
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    EXPECT_TRUE(threw);
   });
 }
 
