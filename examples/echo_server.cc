@@ -2,6 +2,11 @@
 //
 //     ./bazelw run //examples:echo_server -- --port 8888 [--address 127.0.0.1]
 //                                            [--processes N] [--unix PATH]
+//                                            [--tls-cert FILE --tls-key FILE]
+//
+// With --tls-cert and --tls-key every connection speaks TLS (1.2 or 1.3):
+//
+//     openssl s_client -connect 127.0.0.1:8888 -quiet
 //
 // SIGINT or SIGTERM stops it gracefully: it stops accepting, lets the open
 // connections finish (at most 5 seconds), and exits 0.
@@ -10,6 +15,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "whirl/net/netutil.h"
@@ -24,6 +31,9 @@ using namespace std::chrono_literals;
 namespace {
 
 class EchoServer : public whirl::TCPServer {
+ public:
+  using TCPServer::TCPServer;
+
  protected:
   whirl::Task<void> handle_stream(whirl::IOStream& stream, whirl::SocketAddress) override {
     stream.set_nodelay(true);
@@ -39,10 +49,14 @@ struct Flags {
   std::string address;
   int processes = 1;
   std::string unix_path;
+  std::string tls_cert;
+  std::string tls_key;
 };
 
 [[noreturn]] void usage(const char* message) {
-  fmt::print(stderr, "echo_server: {}\nusage: echo_server --port N [--address A] [--processes N] [--unix PATH]\n",
+  fmt::print(stderr,
+             "echo_server: {}\nusage: echo_server --port N [--address A] [--processes N] [--unix PATH]"
+             " [--tls-cert FILE --tls-key FILE]\n",
              message);
   std::exit(2);
 }
@@ -63,11 +77,27 @@ Flags parse(int argc, char** argv) {
       flags.processes = std::atoi(value().c_str());
     } else if (arg == "--unix") {
       flags.unix_path = value();
+    } else if (arg == "--tls-cert") {
+      flags.tls_cert = value();
+    } else if (arg == "--tls-key") {
+      flags.tls_key = value();
     } else {
       usage(("unknown flag " + arg).c_str());
     }
   }
+  if (flags.tls_cert.empty() != flags.tls_key.empty()) usage("--tls-cert and --tls-key go together");
   return flags;
+}
+
+whirl::TCPServer::Options server_options(const Flags& flags) {
+  whirl::TCPServer::Options options;
+  if (!flags.tls_cert.empty()) {
+    whirl::SSLOptions tls;
+    tls.certfile = flags.tls_cert;
+    tls.keyfile = flags.tls_key;
+    options.ssl_options = tls;
+  }
+  return options;
 }
 
 // Stops accepting, waits for open connections (5 s at most), stops the loop.
@@ -82,10 +112,17 @@ whirl::Task<void> drain(EchoServer* server, whirl::IOLoop* loop) {
 
 int main(int argc, char** argv) {
   Flags flags = parse(argc, argv);
-  EchoServer server;
+  std::unique_ptr<EchoServer> owned;
+  try {
+    owned = std::make_unique<EchoServer>(server_options(flags));
+  } catch (const std::invalid_argument& e) {
+    usage(e.what());  // a missing or mismatched certificate or key, named
+  }
+  EchoServer& server = *owned;
   if (flags.unix_path.empty()) {
     server.bind(flags.port, flags.address);
-    fmt::print("echo server on port {}{}\n", server.addresses().front().port(),
+    fmt::print("echo server on port {}{}{}\n", server.addresses().front().port(),
+               flags.tls_cert.empty() ? "" : " (TLS)",
                flags.processes != 1 ? fmt::format(", {} processes", flags.processes) : "");
   } else {
     server.add_socket(whirl::bind_unix_socket(flags.unix_path));

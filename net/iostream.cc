@@ -116,7 +116,10 @@ void IOStream::ReadAwaiter::suspend(std::coroutine_handle<> awaiter, Cancellatio
 
 void IOStream::ReadAwaiter::throw_if_failed() const {
   if (state_ == State::kCancelled) throw CancelledError();
-  if (state_ == State::kFailed) throw StreamClosedError(error_);
+  if (state_ == State::kFailed) {
+    if (stream_ != nullptr) stream_->raise_closed(error_);
+    throw StreamClosedError(error_);
+  }
 }
 
 std::string IOStream::ReadAwaiter::await_resume() {
@@ -149,6 +152,7 @@ void IOStream::ReadAwaiter::on_cancel(CancelHook* hook) noexcept {
 
 void IOStream::start_read(ReadAwaiter* request) {
   if (pending_read_ != nullptr) throw std::logic_error("IOStream: a read is already pending");
+  notice_first_use();
   request->state_ = ReadAwaiter::State::kWaiting;
   pending_read_ = request;
   if (try_complete(request)) {
@@ -291,7 +295,7 @@ void IOStream::update_receiving() {
   // A waiting read arms the receive; with no read waiting an armed receive
   // keeps going while little is buffered (an idle stream still notices the
   // peer closing) and pauses beyond that (a slow reader stops the sender).
-  bool want = buffered() < limit && (reading || receive_armed_);
+  bool want = buffered() < limit && (reading || receive_armed_ || needs_input_);
   if (want && !receive_armed_) {
     arm_receive();
   } else if (!want && receive_armed_ && !receive_stopping_) {
@@ -320,7 +324,9 @@ void IOStream::on_receive(int result, unsigned flags) {
   if (result > 0) {
     unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
     BufferRing& ring = BufferRing::of(loop_);
-    buffer_.append(ring.view(id, static_cast<std::size_t>(result)));
+    // The transport copies what it keeps, so the buffer goes back at once.
+    // It may close the stream (a TLS error); what it decoded stays readable.
+    if (!closed_) on_socket_bytes(ring.view(id, static_cast<std::size_t>(result)));
     ring.recycle(id);
   } else if (result == 0) {
     eof_ = true;
@@ -359,7 +365,9 @@ IOStream::WriteAwaiter::WriteAwaiter(IOStream* stream, std::uint64_t target) noe
     : CancelHook(&WriteAwaiter::on_cancel), stream_(stream), target_(target) {}
 
 IOStream::WriteAwaiter IOStream::write(std::string_view data) {
-  if (closed_) throw StreamClosedError(error_);
+  if (closed_) raise_closed(error_);
+  notice_first_use();
+  if (closed_) raise_closed(error_);  // the transport failed starting
   std::size_t pending = queued_.size() + sending_.size() - sending_pos_;
   if (options_.max_write_buffer_size != 0 && pending + data.size() > options_.max_write_buffer_size) {
     throw StreamBufferFullError();
@@ -412,8 +420,11 @@ void IOStream::WriteAwaiter::unlink() noexcept {
 
 void IOStream::WriteAwaiter::await_resume() const {
   if (state_ == State::kCancelled) throw CancelledError();
-  if (state_ == State::kFailed) throw StreamClosedError(error_);
-  if (state_ == State::kIdle && stream_->flushed_ < target_) throw StreamClosedError(stream_->error_);
+  if (state_ == State::kFailed) {
+    if (stream_ != nullptr) stream_->raise_closed(error_);
+    throw StreamClosedError(error_);
+  }
+  if (state_ == State::kIdle && stream_->flushed_ < target_) stream_->raise_closed(stream_->error_);
 }
 
 void IOStream::WriteAwaiter::on_cancel(CancelHook* hook) noexcept {
@@ -424,11 +435,27 @@ void IOStream::WriteAwaiter::on_cancel(CancelHook* hook) noexcept {
   if (self->stream_ != nullptr) self->stream_->loop_.schedule(self->awaiter_);
 }
 
+void IOStream::schedule_flush() {
+  if (!closed_ && !loop_.in_flight(send_id_)) loop_.before_submit(flusher_);
+}
+
+void IOStream::set_needs_input(bool value) {
+  needs_input_ = value;
+  update_receiving();
+}
+
 void IOStream::flush() {
-  if (closed_ || loop_.in_flight(send_id_) || queued_.empty()) return;
-  sending_.swap(queued_);
-  queued_.clear();
+  if (closed_ || loop_.in_flight(send_id_)) return;
+  sending_.clear();
   sending_pos_ = 0;
+  encode(queued_, sending_);
+  if (closed_) return;  // the transport failed
+  sending_target_ = queued_total_ - queued_.size();
+  if (sending_.empty()) {
+    flushed_ = sending_target_;  // nothing on the wire for these bytes
+    wake_writers();
+    return;
+  }
   send_pending();
 }
 
@@ -454,15 +481,17 @@ void IOStream::on_sent(int result, unsigned /*flags*/) {
     return;
   }
   sending_pos_ += static_cast<std::size_t>(result);
-  flushed_ += static_cast<std::uint64_t>(result);
   if (sending_pos_ < sending_.size()) {
     send_pending();  // a partial send: the rest goes at once
-  } else {
-    sending_.clear();
-    sending_pos_ = 0;
-    // Writes made while this send was in flight go in the next turn's send.
-    if (!queued_.empty()) loop_.before_submit(flusher_);
+    return;
   }
+  // A write counts as flushed when all of its turn's send has left (the
+  // wire bytes of an encrypting transport do not map one to one).
+  flushed_ = sending_target_;
+  sending_.clear();
+  sending_pos_ = 0;
+  // Writes made while this send was in flight go in the next turn's send.
+  if (has_output(queued_)) loop_.before_submit(flusher_);
   wake_writers();
 }
 
@@ -487,6 +516,7 @@ void IOStream::close(int error) {
   if (closed_) return;
   closed_ = true;
   error_ = error;
+  on_close();
   flusher_.cancel();
   if (receive_armed_ && !receive_stopping_) {
     receive_stopping_ = true;
@@ -506,6 +536,35 @@ void IOStream::close(int error) {
   }
   release_socket_if_idle();
 }
+
+std::string IOStream::detach_for_tls() {
+  // Take the receive back now, keeping whatever it had received.
+  if (loop_.in_flight(receive_id_)) {
+    loop_.cancel_and_wait(
+        receive_id_,
+        [](void* context, int result, unsigned flags) {
+          auto* self = static_cast<IOStream*>(context);
+          if (result > 0 && (flags & IORING_CQE_F_BUFFER)) {
+            unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+            BufferRing& ring = BufferRing::of(self->loop_);
+            self->buffer_.append(ring.view(id, static_cast<std::size_t>(result)));
+            ring.recycle(id);
+          }
+        },
+        this);
+  }
+  receive_armed_ = false;
+  receive_stopping_ = false;
+  std::string early(unread());
+  buffer_.clear();
+  buffer_pos_ = 0;
+  flusher_.cancel();
+  closed_ = true;  // this stream is done; the socket lives on in the TLS one
+  close_callback_ = nullptr;
+  return early;
+}
+
+void IOStream::raise_closed(int error) const { throw StreamClosedError(error); }
 
 void IOStream::release_socket_if_idle() noexcept {
   if (closed_ && !loop_.in_flight(receive_id_) && !loop_.in_flight(send_id_)) socket_.close();

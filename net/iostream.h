@@ -34,11 +34,17 @@
 //
 // Cancellation. A cancelled read gives back what it had collected (to the
 // front of the read buffer); a cancelled write wait leaves its bytes queued.
+//
+// Transports. The bytes on the socket need not be the bytes the stream
+// reads and writes: SSLIOStream (ssl_iostream.h) overrides the protected
+// transport hooks below to decrypt what arrives and encrypt what leaves,
+// and start_tls() turns a plaintext stream into one.
 #pragma once
 
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -50,6 +56,9 @@
 #include "whirl/runtime/unique_function.h"
 
 namespace whirl {
+
+class SSLIOStream;
+struct SSLOptions;
 
 // The stream was closed (by us, the peer, or an error). real_error() is the
 // errno that closed it, 0 for a clean close or end of file.
@@ -187,6 +196,42 @@ class IOStream {
   const Options& options() const noexcept { return options_; }
   std::size_t buffered() const noexcept { return buffer_.size() - buffer_pos_; }
 
+  // Tornado's start_tls: a TLS stream over this connection (for STARTTLS
+  // exchanges). Bytes already received and not yet read become the TLS
+  // stream's first input; this stream is left closed (its socket moved out,
+  // not shut). Throws std::logic_error while a read or write is pending,
+  // StreamClosedError if closed, and the SSLOptions validation errors.
+  std::unique_ptr<SSLIOStream> start_tls(bool server_side, const SSLOptions& ssl_options,
+                                         std::string server_hostname = "");
+
+ protected:
+  // ---- the transport boundary (SSLIOStream overrides these) ----
+
+  // Bytes that arrived on the socket. IOStream makes them readable as is.
+  virtual void on_socket_bytes(std::string_view bytes) { append_readable(bytes); }
+  // Called on the loop right before a send is prepared: moves what can leave
+  // now from `queued` (the bytes written and not yet sent) into `wire`
+  // (empty on entry). IOStream moves everything as is.
+  virtual void encode(std::string& queued, std::string& wire) { wire.swap(queued); }
+  // Whether encode() would produce bytes now.
+  virtual bool has_output(const std::string& queued) const { return !queued.empty(); }
+  // The first read or write on the stream (a lazy TLS handshake starts here).
+  virtual void on_first_use() {}
+  // Called once from close(), before waiters are failed.
+  virtual void on_close() {}
+  // Throws the error a failed read or write reports: StreamClosedError, or
+  // a subclass that says more (SSLError with OpenSSL's reason).
+  [[noreturn]] virtual void raise_closed(int error) const;
+
+  // For transports: make `bytes` readable; keep receiving even with no
+  // read pending while set (a handshake in progress); prepare a send in
+  // this turn; ask for on_first_use() at the first read or write.
+  void append_readable(std::string_view bytes) { buffer_.append(bytes); }
+  void set_needs_input(bool value);
+  void schedule_flush();
+  void expect_first_use() noexcept { first_use_pending_ = true; }
+  IOLoop& loop() const noexcept { return loop_; }
+
  private:
   class Receiver final : public Completion {
    public:
@@ -231,12 +276,21 @@ class IOStream {
   void on_sent(int result, unsigned flags);
   void wake_writers();
   void release_socket_if_idle() noexcept;
+  void notice_first_use() {
+    if (first_use_pending_) {
+      first_use_pending_ = false;
+      on_first_use();
+    }
+  }
+  std::string detach_for_tls();
 
   IOLoop& loop_;
   Socket socket_;
   Options options_;
   bool closed_ = false;
   int error_ = 0;
+  bool first_use_pending_ = false;
+  bool needs_input_ = false;
   UniqueFunction close_callback_;
 
   // Reading.
@@ -251,11 +305,14 @@ class IOStream {
   ReadAwaiter* pending_read_ = nullptr;
 
   // Writing: `sending_` is in the kernel's hands, `queued_` collects writes.
+  // Counters are in written (not wire) bytes: `sending_target_` is what
+  // flushed_ becomes once all of sending_ has left.
   Sender sender_{this};
   Flusher flusher_{this};
   std::uint64_t send_id_ = 0;
   std::string sending_;
   std::size_t sending_pos_ = 0;
+  std::uint64_t sending_target_ = 0;
   std::string queued_;
   std::uint64_t queued_total_ = 0;
   std::uint64_t flushed_ = 0;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "whirl/net/resolver.h"
+#include "whirl/net/ssl_iostream.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/gen.h"
 #include "whirl/runtime/locks.h"
@@ -65,8 +66,7 @@ Task<void> try_family(std::vector<SocketAddress> addresses, const std::string& s
   if (!secondary) race->primary_exhausted.set();
 }
 
-Task<std::unique_ptr<IOStream>> race_families(std::vector<SocketAddress> addresses, std::string source_ip,
-                                              IOStream::Options options) {
+Task<Socket> race_families(std::vector<SocketAddress> addresses, std::string source_ip) {
   // getaddrinfo never returns an empty list, but a caller's list may be.
   if (addresses.empty()) throw std::invalid_argument("TCPClient::connect: no addresses to connect to");
   std::vector<SocketAddress> primary;
@@ -89,13 +89,31 @@ Task<std::unique_ptr<IOStream>> race_families(std::vector<SocketAddress> address
     if (parent != nullptr && parent->cancelled()) throw;
   }
   if (!race.winner) throw StreamClosedError(race.last_error);
-  co_return std::make_unique<IOStream>(std::move(race.winner), options);
+  co_return std::move(race.winner);
 }
 
-Task<std::unique_ptr<IOStream>> resolve_and_race(std::string host, int port, std::string source_ip,
-                                                 IOStream::Options options) {
+// The stream over a connected socket; with a context, TLS with `host` as
+// the server name, handshake completed.
+Task<std::unique_ptr<IOStream>> open_stream(Socket socket, IOStream::Options options,
+                                            std::shared_ptr<const SSLContext> context, std::string host) {
+  if (!context) co_return std::make_unique<IOStream>(std::move(socket), options);
+  auto stream = std::make_unique<SSLIOStream>(std::move(socket), std::move(context), std::move(host), options);
+  co_await stream->wait_for_handshake();
+  co_return stream;
+}
+
+Task<std::unique_ptr<IOStream>> resolve_and_connect(std::string host, int port, std::string source_ip,
+                                                    IOStream::Options options,
+                                                    std::shared_ptr<const SSLContext> context) {
   std::vector<SocketAddress> addresses = co_await resolve(host, port);
-  co_return co_await race_families(std::move(addresses), std::move(source_ip), options);
+  Socket socket = co_await race_families(std::move(addresses), std::move(source_ip));
+  co_return co_await open_stream(std::move(socket), options, std::move(context), std::move(host));
+}
+
+Task<std::unique_ptr<IOStream>> connect_addresses(std::vector<SocketAddress> addresses, std::string source_ip,
+                                                  IOStream::Options options) {
+  Socket socket = co_await race_families(std::move(addresses), std::move(source_ip));
+  co_return std::make_unique<IOStream>(std::move(socket), options);
 }
 
 Task<std::unique_ptr<IOStream>> within(std::optional<Duration> timeout, Task<std::unique_ptr<IOStream>> attempt) {
@@ -106,15 +124,28 @@ Task<std::unique_ptr<IOStream>> within(std::optional<Duration> timeout, Task<std
 }  // namespace
 
 Task<std::unique_ptr<IOStream>> TCPClient::connect(std::string host, int port, std::optional<Duration> timeout,
-                                                   std::string source_ip, IOStream::Options options) {
-  Task<std::unique_ptr<IOStream>> attempt = resolve_and_race(std::move(host), port, std::move(source_ip), options);
+                                                   std::string source_ip, IOStream::Options options,
+                                                   std::optional<SSLOptions> ssl_options) {
+  // Built (and validated) before anything connects.
+  std::shared_ptr<const SSLContext> context;
+  if (ssl_options) context = SSLContext::create(*ssl_options, /*server_side=*/false);
+  return connect_tls(std::move(host), port, std::move(context), timeout, std::move(source_ip), options);
+}
+
+Task<std::unique_ptr<IOStream>> TCPClient::connect_tls(std::string host, int port,
+                                                       std::shared_ptr<const SSLContext> context,
+                                                       std::optional<Duration> timeout, std::string source_ip,
+                                                       IOStream::Options options) {
+  if (context && context->server_side()) throw std::invalid_argument("TCPClient: a server-side SSLContext");
+  Task<std::unique_ptr<IOStream>> attempt =
+      resolve_and_connect(std::move(host), port, std::move(source_ip), options, std::move(context));
   return within(timeout, std::move(attempt));
 }
 
 Task<std::unique_ptr<IOStream>> TCPClient::connect(std::vector<SocketAddress> addresses,
                                                    std::optional<Duration> timeout, std::string source_ip,
                                                    IOStream::Options options) {
-  Task<std::unique_ptr<IOStream>> attempt = race_families(std::move(addresses), std::move(source_ip), options);
+  Task<std::unique_ptr<IOStream>> attempt = connect_addresses(std::move(addresses), std::move(source_ip), options);
   return within(timeout, std::move(attempt));
 }
 

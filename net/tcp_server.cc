@@ -3,10 +3,15 @@
 #include <algorithm>
 
 #include "whirl/net/process.h"
+#include "whirl/net/ssl_iostream.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/log.h"
 
 namespace whirl {
+
+TCPServer::TCPServer(Options options) : options_(std::move(options)) {
+  if (options_.ssl_options) ssl_context_ = SSLContext::create(*options_.ssl_options, /*server_side=*/true);
+}
 
 TCPServer::~TCPServer() {
   stop();
@@ -77,7 +82,13 @@ Task<void> TCPServer::serve(Socket connection, SocketAddress address) {
     std::size_t& open;
     ~Count() { --open; }
   } count{open_connections_};
-  IOStream stream(std::move(connection), stream_options());
+  std::unique_ptr<IOStream> owned;
+  if (ssl_context_) {
+    owned = std::make_unique<SSLIOStream>(std::move(connection), ssl_context_, "", stream_options());
+  } else {
+    owned = std::make_unique<IOStream>(std::move(connection), stream_options());
+  }
+  IOStream& stream = *owned;
   try {
     co_await handle_stream(stream, address);
   } catch (const StreamClosedError&) {

@@ -23,6 +23,11 @@
 // handle_stream is the normal end of a connection; any other exception is
 // logged ("Error in connection callback") and the connection closed.
 //
+// With ssl_options, every connection is an SSLIOStream sharing one SSL_CTX
+// (built, and the options validated, when the server is constructed);
+// handle_stream may start before the handshake has completed, which its
+// first read or write waits for.
+//
 // stop() stops accepting and closes the listening sockets; connections
 // already open continue. It is idempotent. Destroying the server closes the
 // connections still open (their tasks are destroyed with it, since their
@@ -30,12 +35,15 @@
 // and wait for open_connections() to reach 0 first.
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "whirl/net/iostream.h"
 #include "whirl/net/netutil.h"
 #include "whirl/net/socket.h"
+#include "whirl/net/ssl_options.h"
 #include "whirl/runtime/task.h"
 
 namespace whirl {
@@ -46,10 +54,11 @@ class TCPServer {
     std::size_t max_buffer_size = 100 * 1024 * 1024;
     std::size_t read_chunk_size = 64 * 1024;
     std::size_t max_write_buffer_size = 0;
+    std::optional<SSLOptions> ssl_options;  // TLS on every connection
   };
 
   TCPServer() : TCPServer(Options{}) {}
-  explicit TCPServer(Options options) : options_(options) {}
+  explicit TCPServer(Options options);
   TCPServer(const TCPServer&) = delete;
   TCPServer& operator=(const TCPServer&) = delete;
   virtual ~TCPServer();
@@ -85,6 +94,7 @@ class TCPServer {
   IOStream::Options stream_options() const;
 
   Options options_;
+  std::shared_ptr<const SSLContext> ssl_context_;
   std::vector<Socket> pending_sockets_;  // bound, waiting for start()
   std::vector<AcceptHandle> handlers_;
   std::vector<SpawnHandle> connections_;  // may hold finished ones; pruned as it grows
