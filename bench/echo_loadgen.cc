@@ -1,12 +1,20 @@
 // bench/echo_loadgen: an echo load generator on whirl's client side.
 //
 //     echo_loadgen --port 9000 [--host 127.0.0.1] [--connections 64] [--size 64]
-//                  [--pipeline 1] [--duration 5] [--warmup 1]
+//                  [--pipeline 1] [--duration 5] [--warmup 1] [--tls] [--handshakes]
 //
 // Each connection sends `pipeline` messages of `size` bytes in one write,
 // reads them all back, and repeats; a message's latency is its round trip.
 // Prints one line: messages/s, MiB/s, p50/p99 latency, loader CPU seconds,
 // and errors. Any short or mismatched echo counts as an error.
+//
+// --tls speaks TLS 1.3 (one client SSL_CTX, the server's certificate not
+// verified: the loader's core should spend its time on the exchange, not on
+// checking signatures). --handshakes measures new connections instead: each
+// connection task connects, completes a TLS handshake, sends one small HTTP
+// request (an echo server echoes it, an HTTP server answers it), reads the
+// first byte of the answer and closes, over and over; "messages" are then
+// handshakes.
 #include <fmt/core.h>
 #include <sys/resource.h>
 
@@ -15,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "whirl/net/ssl_options.h"
 #include "whirl/net/tcp_client.h"
 #include "whirl/runtime/gen.h"
 #include "whirl/runtime/io_loop.h"
@@ -32,6 +41,9 @@ struct Config {
   int pipeline = 1;
   double duration = 5;
   double warmup = 1;
+  bool tls = false;
+  bool handshakes = false;
+  std::shared_ptr<const whirl::SSLContext> context;
 };
 
 struct Stats {
@@ -42,10 +54,37 @@ struct Stats {
   bool done = false;
 };
 
+Task<std::unique_ptr<whirl::IOStream>> open(const Config* config) {
+  if (config->context) co_return co_await whirl::TCPClient::connect_tls(config->host, config->port, config->context);
+  co_return co_await whirl::TCPClient::connect(config->host, config->port);
+}
+
+// One full handshake per iteration (see the file comment).
+Task<void> handshaker(const Config* config, Stats* stats) {
+  const std::string request = "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  while (!stats->done) {
+    whirl::TimePoint start = whirl::Clock::now();
+    try {
+      std::unique_ptr<whirl::IOStream> stream = co_await open(config);
+      stream->set_nodelay(true);
+      stream->write(request);
+      std::string first = co_await stream->read_bytes(1);
+      if (first.empty()) ++stats->errors;
+    } catch (const std::exception&) {
+      ++stats->errors;
+      continue;
+    }
+    if (stats->measuring) {
+      ++stats->messages;
+      stats->latencies_us.push_back(std::chrono::duration<double, std::micro>(whirl::Clock::now() - start).count());
+    }
+  }
+}
+
 Task<void> connection(const Config* config, Stats* stats) {
   std::unique_ptr<whirl::IOStream> stream;
   try {
-    stream = co_await whirl::TCPClient::connect(config->host, config->port);
+    stream = co_await open(config);
   } catch (const std::exception&) {
     ++stats->errors;
     co_return;
@@ -74,8 +113,17 @@ Task<void> connection(const Config* config, Stats* stats) {
 
 Config parse(int argc, char** argv) {
   Config config;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     std::string flag = argv[i];
+    if (flag == "--tls" || flag == "--handshakes") {
+      (flag == "--tls" ? config.tls : config.handshakes) = true;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      fmt::print(stderr, "echo_loadgen: {} needs a value\n", flag);
+      std::exit(2);
+    }
     std::string value = argv[i + 1];
     if (flag == "--host")
       config.host = value;
@@ -110,10 +158,18 @@ double cpu_seconds() {
 
 int main(int argc, char** argv) {
   Config config = parse(argc, argv);
+  if (config.tls) {
+    whirl::SSLOptions tls;
+    tls.cert_reqs = whirl::SSLOptions::CertReqs::kNone;
+    tls.min_version = "TLSv1.3";
+    config.context = whirl::SSLContext::create(tls, /*server_side=*/false);
+  }
   whirl::IOLoop loop;
   Stats stats;
   stats.latencies_us.reserve(1 << 22);
-  for (int i = 0; i < config.connections; ++i) loop.spawn(connection(&config, &stats));
+  for (int i = 0; i < config.connections; ++i) {
+    loop.spawn(config.handshakes ? handshaker(&config, &stats) : connection(&config, &stats));
+  }
   double cpu_start = 0;
   whirl::TimePoint measure_start;
   loop.call_later(std::chrono::duration_cast<whirl::Duration>(std::chrono::duration<double>(config.warmup)), [&] {
