@@ -24,27 +24,13 @@ while (($#)); do
   shift 2
 done
 
-here="${RUNFILES_DIR:-$0.runfiles}/whirl"
-[[ -d "$here" ]] || here="$(cd "$(dirname "$0")/.." && pwd)"
+lib="${RUNFILES_DIR:-$0.runfiles}/whirl/bench/compare_lib.sh"
+[[ -f "$lib" ]] || lib="$(dirname "$0")/compare_lib.sh"
+# shellcheck source=bench/compare_lib.sh
+source "$lib"
 whirl_server="$here/examples/echo_server"
 epoll_server="$here/bench/epoll_echo_server"
 loadgen="$here/bench/echo_loadgen"
-server_core=0 load_core=1
-if [[ $(nproc) -lt 2 ]]; then load_core=0; fi
-
-wait_for_port() {
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "echo_compare: nothing listens on $1" >&2
-  return 1
-}
-
-# utime+stime of a process, in clock ticks.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A result
 run_cell() {

@@ -32,13 +32,13 @@ while (($#)); do
   shift 2
 done
 
-here="${RUNFILES_DIR:-$0.runfiles}/whirl"
-[[ -d "$here" ]] || here="$(cd "$(dirname "$0")/.." && pwd)"
+lib="${RUNFILES_DIR:-$0.runfiles}/whirl/bench/compare_lib.sh"
+[[ -f "$lib" ]] || lib="$(dirname "$0")/compare_lib.sh"
+# shellcheck source=bench/compare_lib.sh
+source "$lib"
 whirl_server="$here/examples/echo_server"
 epoll_server="$here/bench/epoll_echo_server"
 loadgen="$here/bench/echo_loadgen"
-server_core=0 load_core=1
-if [[ $(nproc) -lt 2 ]]; then load_core=0; fi
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -64,23 +64,8 @@ fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/key.pem" \
   -out "$work/cert.pem" -subj /CN=localhost -days 2 2>/dev/null
 
-wait_for_port() {
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "tls_compare: nothing listens on $1" >&2
-  return 1
-}
 
-# utime+stime of processes, in clock ticks.
-cpu_ticks() {
-  local total=0 pid
-  for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
-  echo "$total"
-}
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 declare -A result cost
 # run_cell NAME PORT "SERVER PIDS" LOADGEN-FLAGS...

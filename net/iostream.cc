@@ -50,17 +50,7 @@ IOStream::IOStream(Socket socket, Options options)
 
 IOStream::~IOStream() {
   // Requests in the kernel point at our buffers: take them back first.
-  if (loop_.in_flight(receive_id_)) {
-    loop_.cancel_and_wait(
-        receive_id_,
-        [](void* context, int result, unsigned flags) {
-          auto* self = static_cast<IOStream*>(context);
-          if (result > 0 && (flags & IORING_CQE_F_BUFFER)) {
-            BufferRing::of(self->loop_).recycle(flags >> IORING_CQE_BUFFER_SHIFT);
-          }
-        },
-        this);
-  }
+  take_back_receive(/*keep_data=*/false);
   if (loop_.in_flight(send_id_)) loop_.cancel_and_wait(send_id_);
   // Waiters outlive us only if their frames are being torn down; detach them.
   if (pending_read_ != nullptr) pending_read_->stream_ = nullptr;
@@ -537,22 +527,28 @@ void IOStream::close(int error) {
   release_socket_if_idle();
 }
 
+// Cancels the receive and waits for its last completion, so no ring buffer
+// or stream pointer is left with the kernel. Bytes it still delivers are
+// appended to the read buffer if `keep_data`, else dropped; their ring
+// buffers are recycled either way.
+void IOStream::take_back_receive(bool keep_data) {
+  if (!loop_.in_flight(receive_id_)) return;
+  keep_reclaimed_ = keep_data;
+  loop_.cancel_and_wait(
+      receive_id_,
+      [](void* context, int result, unsigned flags) {
+        auto* self = static_cast<IOStream*>(context);
+        if (result <= 0 || !(flags & IORING_CQE_F_BUFFER)) return;
+        unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
+        BufferRing& ring = BufferRing::of(self->loop_);
+        if (self->keep_reclaimed_) self->buffer_.append(ring.view(id, static_cast<std::size_t>(result)));
+        ring.recycle(id);
+      },
+      this);
+}
+
 std::string IOStream::detach_for_tls() {
-  // Take the receive back now, keeping whatever it had received.
-  if (loop_.in_flight(receive_id_)) {
-    loop_.cancel_and_wait(
-        receive_id_,
-        [](void* context, int result, unsigned flags) {
-          auto* self = static_cast<IOStream*>(context);
-          if (result > 0 && (flags & IORING_CQE_F_BUFFER)) {
-            unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
-            BufferRing& ring = BufferRing::of(self->loop_);
-            self->buffer_.append(ring.view(id, static_cast<std::size_t>(result)));
-            ring.recycle(id);
-          }
-        },
-        this);
-  }
+  take_back_receive(/*keep_data=*/true);
   receive_armed_ = false;
   receive_stopping_ = false;
   std::string early(unread());

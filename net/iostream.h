@@ -283,6 +283,7 @@ class IOStream {
     }
   }
   std::string detach_for_tls();
+  void take_back_receive(bool keep_data);
 
   IOLoop& loop_;
   Socket socket_;
@@ -298,6 +299,7 @@ class IOStream {
   std::uint64_t receive_id_ = 0;
   bool receive_armed_ = false;
   bool receive_stopping_ = false;  // a cancel is on its way
+  bool keep_reclaimed_ = false;    // take_back_receive: keep what it delivers
   bool eof_ = false;
   std::string buffer_;
   std::size_t buffer_pos_ = 0;
