@@ -87,6 +87,10 @@ IOStream::ReadAwaiter IOStream::read_until_close() {
   return ReadAwaiter(this, ReadAwaiter::Kind::kUntilClose, 0, false, {}, 0, {});
 }
 
+IOStream::WaitAwaiter IOStream::wait_for_bytes(std::size_t n) {
+  return WaitAwaiter(this, ReadAwaiter::Kind::kWait, n, false, {}, 0, {});
+}
+
 IOStream::ReadAwaiter::~ReadAwaiter() {
   // Only a frame torn down mid-read (loop shutdown) gets here waiting.
   if (state_ == State::kWaiting && stream_ != nullptr && stream_->pending_read_ == this) {
@@ -184,6 +188,22 @@ bool IOStream::try_complete(ReadAwaiter* request) {
     }
     case Kind::kUntil:
       if (try_complete_until(request)) return true;
+      break;
+    case Kind::kWait:
+      if (buffered() >= request->want_) {
+        request->filled_ = buffered();
+        request->state_ = ReadAwaiter::State::kDone;
+        return true;
+      }
+      if (request->want_ > options_.max_buffer_size) {
+        log::gen().error("Waiting for {} bytes exceeds the maximum read buffer size ({} bytes); closing",
+                         request->want_, options_.max_buffer_size);
+        pending_read_ = nullptr;  // failed here, not by close()
+        close(ENOBUFS);
+        request->state_ = ReadAwaiter::State::kFailed;
+        request->error_ = error_;
+        return true;
+      }
       break;
     case Kind::kUntilClose:
       request->result_.append(unread());
@@ -364,8 +384,15 @@ IOStream::WriteAwaiter IOStream::write(std::string_view data) {
   }
   queued_.append(data);
   queued_total_ += data.size();
-  if (!loop_.in_flight(send_id_)) loop_.before_submit(flusher_);
+  if (flush_held_ && queued_.size() >= kMaxHeldBytes) flush_held_ = false;
+  if (!flush_held_ && !loop_.in_flight(send_id_)) loop_.before_submit(flusher_);
   return WriteAwaiter(this, queued_total_);
+}
+
+void IOStream::hold_flush(bool hold) {
+  if (flush_held_ == hold) return;
+  flush_held_ = hold;
+  if (!hold && !queued_.empty()) schedule_flush();
 }
 
 IOStream::WriteAwaiter::~WriteAwaiter() {
@@ -382,6 +409,7 @@ bool IOStream::WriteAwaiter::suspend(std::coroutine_handle<> awaiter, Cancellati
   }
   awaiter_ = awaiter;
   state_ = State::kWaiting;
+  stream->hold_flush(false);  // a waiting writer must not wait on the hold
   prev_ = stream->writers_tail_;
   if (prev_ != nullptr) {
     prev_->next_ = this;
@@ -435,7 +463,7 @@ void IOStream::set_needs_input(bool value) {
 }
 
 void IOStream::flush() {
-  if (closed_ || loop_.in_flight(send_id_)) return;
+  if (closed_ || flush_held_ || loop_.in_flight(send_id_)) return;
   sending_.clear();
   sending_pos_ = 0;
   encode(queued_, sending_);

@@ -111,7 +111,7 @@ class IOStream {
 
    private:
     friend class IOStream;
-    enum class Kind : unsigned char { kBytes, kUntil, kInto, kUntilClose };
+    enum class Kind : unsigned char { kBytes, kUntil, kInto, kUntilClose, kWait };
     enum class State : unsigned char { kIdle, kWaiting, kDone, kFailed, kCancelled };
 
     ReadAwaiter(IOStream* stream, Kind kind, std::size_t want, bool partial, std::string_view delimiter,
@@ -123,11 +123,11 @@ class IOStream {
     Kind kind_;
     State state_ = State::kIdle;
     bool partial_ = false;
-    std::size_t want_ = 0;       // kBytes
+    std::size_t want_ = 0;       // kBytes, kWait
     std::string delimiter_;      // kUntil
     std::size_t max_bytes_ = 0;  // kUntil, 0: no limit
     std::span<char> into_;       // kInto
-    std::size_t filled_ = 0;     // kInto
+    std::size_t filled_ = 0;     // kInto; kWait: buffered() when done
     std::string result_;
     int error_ = 0;
     std::coroutine_handle<> awaiter_;
@@ -150,6 +150,30 @@ class IOStream {
   ReadIntoAwaiter read_into(std::span<char> buffer, bool partial = false);
   // Everything until the peer closes.
   ReadAwaiter read_until_close();
+
+  // In-place reading, for parsers that work on the bytes where they lie:
+  //
+  //     while (!parse(stream.peek_buffer())) co_await stream.wait_for_bytes(stream.buffered() + 1);
+  //     stream.consume_buffer(parsed);
+  //
+  // wait_for_bytes(n) completes once at least `n` bytes are buffered and
+  // yields buffered(); it moves nothing out. It counts as the stream's one
+  // pending read and fails with StreamClosedError when the stream closes
+  // short of `n` (what did arrive stays in peek_buffer()). n beyond
+  // max_buffer_size can never be met: the stream logs and closes.
+  class WaitAwaiter : public ReadAwaiter {
+   public:
+    using ReadAwaiter::ReadAwaiter;
+    std::size_t await_resume() {
+      throw_if_failed();
+      return filled();
+    }
+  };
+  WaitAwaiter wait_for_bytes(std::size_t n);
+  // The unread bytes; valid until the next read, consume_buffer or resume of the loop.
+  std::string_view peek_buffer() const noexcept { return unread(); }
+  // Drops the first `n` (<= buffered()) unread bytes.
+  void consume_buffer(std::size_t n) noexcept { consume(n); }
 
   // ---- writing ----
 
@@ -181,6 +205,13 @@ class IOStream {
   };
 
   WriteAwaiter write(std::string_view data);
+
+  // Holds queued bytes back (no send) until hold_flush(false), so answers
+  // to requests that arrived together leave together (HTTP pipelining).
+  // The hold lifts by itself when a writer waits for its bytes to leave or
+  // when kMaxHeldBytes are queued, so it can delay a send but never stall it.
+  void hold_flush(bool hold);
+  static constexpr std::size_t kMaxHeldBytes = 64 * 1024;
 
   // ---- state ----
 
@@ -292,6 +323,7 @@ class IOStream {
   int error_ = 0;
   bool first_use_pending_ = false;
   bool needs_input_ = false;
+  bool flush_held_ = false;
   UniqueFunction close_callback_;
 
   // Reading.

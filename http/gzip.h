@@ -1,0 +1,87 @@
+// whirl/http/gzip.h: gzip streams over zlib, for request bodies and responses.
+//
+//     GzipDecompressor in(/*max_output=*/max_body_size, /*piece_size=*/chunk_size);
+//     in.feed(compressed_piece);           // stays valid until the pieces are taken
+//     for (auto plain = in.next_piece(); !plain.empty(); plain = in.next_piece()) co_await use(plain);
+//     in.finish();                         // throws if the stream was cut short
+//
+//     GzipCompressor out;
+//     std::string wire;
+//     out.compress(body_piece, wire);   // appends compressed bytes
+//     out.finish(wire);                 // the gzip trailer
+//
+// Decompression is bounded: a small body that inflates past `max_output`
+// (a "zip bomb") throws GzipLimitError before the output is produced, so
+// max_body_size holds for the decompressed size. Corrupt input throws
+// GzipError. Output is handed over in pieces of at most `piece_size` bytes.
+#pragma once
+
+#include <zlib.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace whirl {
+
+class GzipError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class GzipLimitError : public GzipError {
+ public:
+  using GzipError::GzipError;
+};
+
+class GzipDecompressor {
+ public:
+  explicit GzipDecompressor(std::uint64_t max_output, std::size_t piece_size = 64 * 1024);
+  ~GzipDecompressor();
+  GzipDecompressor(const GzipDecompressor&) = delete;
+  GzipDecompressor& operator=(const GzipDecompressor&) = delete;
+
+  // The next compressed input; `input` must outlive the next_piece() calls.
+  void feed(std::string_view input) noexcept;
+  // Up to piece_size inflated bytes (valid until the next call); empty once
+  // the fed input is used up.
+  std::string_view next_piece();
+  // feed + next_piece until done, calling `sink` with each piece.
+  void decompress(std::string_view input, const std::function<void(std::string_view)>& sink);
+  // Throws GzipError unless the gzip stream ended properly.
+  void finish() const;
+  std::uint64_t total_out() const noexcept { return total_out_; }
+
+ private:
+  z_stream stream_{};
+  std::string piece_;
+  std::uint64_t max_output_;
+  std::uint64_t total_out_ = 0;
+  bool ended_ = false;
+};
+
+class GzipCompressor {
+ public:
+  explicit GzipCompressor(int level = 6);
+  ~GzipCompressor();
+  GzipCompressor(const GzipCompressor&) = delete;
+  GzipCompressor& operator=(const GzipCompressor&) = delete;
+
+  // Appends the compressed form of `input` to `out`; with `flush`, everything
+  // so far becomes decodable (Z_SYNC_FLUSH, for streamed responses).
+  void compress(std::string_view input, std::string& out, bool flush = false);
+  void finish(std::string& out);
+
+ private:
+  void run(std::string_view input, std::string& out, int mode);
+  z_stream stream_{};
+};
+
+// One-shot helpers (tests, small bodies).
+std::string gzip_compress(std::string_view data, int level = 6);
+std::string gzip_decompress(std::string_view data, std::uint64_t max_output);
+
+}  // namespace whirl

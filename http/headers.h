@@ -1,0 +1,103 @@
+// whirl/http/headers.h: Tornado's HTTPHeaders, a case-insensitive multimap.
+//
+//     HTTPHeaders headers;
+//     headers.add("Set-Cookie", "a=1");
+//     headers.add("set-cookie", "b=2");
+//     headers.get("SET-COOKIE");              // "a=1" (the first value)
+//     headers.get_list("Set-Cookie");         // {"a=1", "b=2"}
+//     for (auto [name, value] : headers) ...  // arrival order, names as given
+//     headers.set("Content-Type", "text/plain");  // replaces every value
+//
+// Storage. Names and values live in one string owned by the object and the
+// entries are offsets into it, so a parsed header block is copied once (not
+// once per field) and clear() keeps both allocations for the next request:
+// a keep-alive connection reuses one HTTPHeaders without touching the heap.
+// Returned string_views stay valid until the next add/set/clear.
+//
+// Differences from Tornado: get() returns the first value rather than the
+// comma-joined list (joining would allocate; get_list has them all), and
+// add()/set() refuse what could split or smuggle a header: a name that is
+// not a token, or a value with CR, LF or NUL, throws std::invalid_argument.
+// On output (write_to) names are sent in Http-Header-Case.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace whirl {
+
+class HTTPHeaders {
+ public:
+  using Field = std::pair<std::string_view, std::string_view>;
+
+  HTTPHeaders() = default;
+  HTTPHeaders(std::initializer_list<Field> fields);
+
+  void add(std::string_view name, std::string_view value);
+  // Replaces every value of `name` with `value`.
+  void set(std::string_view name, std::string_view value);
+  // The first value, or `fallback` when there is none.
+  std::string_view get(std::string_view name, std::string_view fallback = {}) const noexcept;
+  std::vector<std::string_view> get_list(std::string_view name) const;
+  bool contains(std::string_view name) const noexcept;
+  std::size_t count(std::string_view name) const noexcept;
+  // Removes every value of `name`; returns how many there were.
+  std::size_t remove(std::string_view name) noexcept;
+  void clear() noexcept;
+  std::size_t size() const noexcept { return entries_.size(); }
+  bool empty() const noexcept { return entries_.empty(); }
+
+  // Appends "Name: value\r\n" for every field, names in Http-Header-Case.
+  void write_to(std::string& out) const;
+
+  class Iterator {
+   public:
+    Field operator*() const noexcept { return owner_->field(index_); }
+    Iterator& operator++() noexcept {
+      ++index_;
+      return *this;
+    }
+    bool operator==(const Iterator& other) const noexcept = default;
+
+   private:
+    friend class HTTPHeaders;
+    Iterator(const HTTPHeaders* owner, std::size_t index) noexcept : owner_(owner), index_(index) {}
+    const HTTPHeaders* owner_;
+    std::size_t index_;
+  };
+  Iterator begin() const noexcept { return Iterator(this, 0); }
+  Iterator end() const noexcept { return Iterator(this, entries_.size()); }
+
+  // "content-type" -> "Content-Type" (Tornado's _normalize_header).
+  static void normalize_name(std::string_view name, std::string& out);
+  static bool is_token(std::string_view text) noexcept;
+
+  // ---- for the parser: fields already validated by it ----
+
+  // Replaces the storage with a copy of `block` (one header block).
+  void assign_block(std::string_view block);
+  // Adds a field whose name and value lie at these offsets in the block.
+  void add_from_block(std::uint32_t name_offset, std::uint32_t name_length, std::uint32_t value_offset,
+                      std::uint32_t value_length);
+
+ private:
+  struct Entry {
+    std::uint32_t name_offset;
+    std::uint32_t name_length;
+    std::uint32_t value_offset;
+    std::uint32_t value_length;
+  };
+  Field field(std::size_t index) const noexcept;
+  std::string_view name_at(std::size_t index) const noexcept;
+
+  std::string storage_;
+  std::vector<Entry> entries_;
+};
+
+// Case-insensitive ASCII comparison, for header names and tokens.
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+}  // namespace whirl

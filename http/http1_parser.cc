@@ -1,0 +1,290 @@
+#include "whirl/http/http1_parser.h"
+
+#include <limits>
+
+namespace whirl {
+
+namespace {
+
+using Status = RequestHeadParser::Status;
+
+// How many CRLFs may precede a request line (RFC 9112 2.2 asks servers to
+// ignore at least one, which clients send after a body by mistake).
+constexpr std::size_t kMaxLeadingEmptyLines = 4;
+
+constexpr bool is_target_char(unsigned char c) noexcept {
+  // Visible ASCII only: a control, space, DEL or non-ASCII byte in the target
+  // is read differently by different peers. '#' starts a fragment, which a
+  // request never carries.
+  return c > 0x20 && c < 0x7f && c != '#';
+}
+
+constexpr bool is_value_char(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
+
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+std::string_view trim_ows(std::string_view s) noexcept {
+  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Host's value: uri-host [ ":" port ] (RFC 3986 reg-name, IPv4 or [IPv6]).
+bool is_valid_host(std::string_view host) noexcept {
+  for (unsigned char c : host) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(static_cast<char>(c));
+    if (!ok) {
+      switch (c) {
+        case '-': case '.': case '_': case '~': case '%': case '!': case '$': case '&': case '\'':
+        case '(': case ')': case '*': case '+': case ',': case ';': case '=': case ':': case '[': case ']':
+          ok = true;
+          break;
+        default:
+          break;
+      }
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool starts_with_icase(std::string_view s, std::string_view prefix) noexcept {
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+}
+
+}  // namespace
+
+bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
+  if (text.empty()) return false;
+  std::uint64_t v = 0;
+  for (char c : text) {
+    if (!is_digit(c)) return false;
+    auto digit = static_cast<std::uint64_t>(c - '0');
+    if (v > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return false;
+    v = v * 10 + digit;
+  }
+  value = v;
+  return true;
+}
+
+void RequestHeadParser::reset() noexcept {
+  scanned_ = line_start_ = head_start_ = head_end_ = 0;
+  authority_ = {};
+  framing_ = BodyFraming::kNone;
+  content_length_ = 0;
+  error_status_ = 0;
+  error_reason_ = "";
+}
+
+Status RequestHeadParser::fail(int status, const char* reason) noexcept {
+  error_status_ = status;
+  error_reason_ = reason;
+  return Status::kError;
+}
+
+bool RequestHeadParser::reject(int status, const char* reason) noexcept {
+  fail(status, reason);
+  return false;
+}
+
+Status RequestHeadParser::parse(std::string_view data, RequestStartLine& start, HTTPHeaders& headers) {
+  if (error_status_ != 0) return Status::kError;
+  Status status = scan(data);
+  if (status != Status::kComplete) return status;
+  return parse_head(data.substr(head_start_, head_end_ - head_start_), start, headers);
+}
+
+// Checks line endings up to the blank line that ends the head.
+Status RequestHeadParser::scan(std::string_view data) {
+  std::size_t i = scanned_;
+  for (; i < data.size(); ++i) {
+    char c = data[i];
+    if (c == '\n') return fail(400, "Bare LF in request head");
+    if (c != '\r') continue;
+    if (i + 1 == data.size()) break;  // the LF has not arrived yet
+    if (data[i + 1] != '\n') return fail(400, "Bare CR in request head");
+    bool empty_line = i == line_start_;
+    line_start_ = i + 2;
+    ++i;
+    if (!empty_line) continue;
+    if (line_start_ - 2 == head_start_) {  // before any request line
+      if (head_start_ / 2 >= kMaxLeadingEmptyLines) return fail(400, "Too many empty lines before the request");
+      head_start_ = line_start_;
+      continue;
+    }
+    head_end_ = line_start_;
+    scanned_ = head_end_;
+    return Status::kComplete;
+  }
+  scanned_ = i;
+  std::size_t size = scanned_ - head_start_;
+  if (line_start_ == head_start_ && size > limits_.max_target + 16) return fail(414, "Request-URI Too Long");
+  if (size >= limits_.max_header_size) return fail(431, "Request Header Fields Too Large");
+  return Status::kIncomplete;
+}
+
+Status RequestHeadParser::parse_head(std::string_view head, RequestStartLine& start, HTTPHeaders& headers) {
+  if (head.size() > limits_.max_header_size) return fail(431, "Request Header Fields Too Large");
+  std::size_t line_end = head.find("\r\n");
+  if (!parse_request_line(head.substr(0, line_end), start)) return Status::kError;
+  headers.assign_block(head);
+  if (!parse_fields(head, line_end + 2, headers)) return Status::kError;
+  if (!check_host(start, headers)) return Status::kError;
+  if (!resolve_target(start, headers)) return Status::kError;
+  if (!determine_framing(start, headers)) return Status::kError;
+  return Status::kComplete;
+}
+
+bool RequestHeadParser::parse_request_line(std::string_view line, RequestStartLine& start) {
+  std::size_t sp1 = line.find(' ');
+  if (sp1 == std::string_view::npos) return reject(400, "Malformed HTTP request line");
+  std::size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) return reject(400, "Malformed HTTP request line");
+  std::string_view method = line.substr(0, sp1);
+  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  std::string_view version = line.substr(sp2 + 1);
+  if (!HTTPHeaders::is_token(method)) return reject(400, "Malformed HTTP method");
+  if (target.empty()) return reject(400, "Malformed HTTP request line");
+  if (target.size() > limits_.max_target) return reject(414, "Request-URI Too Long");
+  for (unsigned char c : target) {
+    if (!is_target_char(c)) return reject(400, "Invalid character in request target");
+  }
+  // Exactly "HTTP/" DIGIT "." DIGIT; a third space lands here too.
+  bool well_formed = version.size() == 8 && version.substr(0, 5) == "HTTP/" && is_digit(version[5]) &&
+                     version[6] == '.' && is_digit(version[7]);
+  if (!well_formed) return reject(400, "Malformed HTTP version in HTTP Request-Line");
+  if (version != "HTTP/1.1" && version != "HTTP/1.0") return reject(505, "HTTP Version Not Supported");
+  start.method.assign(method);
+  start.path.assign(target);
+  start.version.assign(version);
+  return true;
+}
+
+bool RequestHeadParser::parse_fields(std::string_view head, std::size_t offset, HTTPHeaders& headers) {
+  std::size_t count = 0;
+  while (offset < head.size()) {
+    std::size_t end = head.find("\r\n", offset);
+    std::string_view line = head.substr(offset, end - offset);
+    if (line.empty()) break;  // the blank line
+    if (is_ows(line.front())) return reject(400, "Obsolete line folding in header");
+    if (++count > limits_.max_headers) return reject(431, "Too many header fields");
+    std::size_t colon = line.find(':');
+    if (colon == std::string_view::npos) return reject(400, "Malformed header line (no colon)");
+    std::string_view name = line.substr(0, colon);
+    // A space or tab before the colon fails here: they are not tchars.
+    if (!HTTPHeaders::is_token(name)) return reject(400, "Invalid header name");
+    std::string_view value = line.substr(colon + 1);
+    for (unsigned char c : value) {
+      if (!is_value_char(c)) return reject(400, "Invalid character in header value");
+    }
+    value = trim_ows(value);
+    auto value_offset = static_cast<std::size_t>(value.data() - head.data());
+    headers.add_from_block(static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(name.size()),
+                           static_cast<std::uint32_t>(value_offset), static_cast<std::uint32_t>(value.size()));
+    offset = end + 2;
+  }
+  return true;
+}
+
+bool RequestHeadParser::check_host(const RequestStartLine& start, const HTTPHeaders& headers) {
+  std::size_t hosts = headers.count("Host");
+  if (start.http11() && hosts != 1) return reject(400, hosts == 0 ? "Missing Host header" : "Multiple Host headers");
+  if (hosts > 1) return reject(400, "Multiple Host headers");
+  if (hosts == 1 && !is_valid_host(headers.get("Host"))) return reject(400, "Invalid Host header");
+  return true;
+}
+
+// Origin form ("/path?q"), asterisk form (OPTIONS *) or absolute form
+// ("http://host/path", whose authority must agree with Host).
+bool RequestHeadParser::resolve_target(RequestStartLine& start, const HTTPHeaders& headers) {
+  std::string_view target = start.path;
+  if (target.front() == '/') return true;
+  if (target == "*") {
+    if (start.method != "OPTIONS") return reject(400, "Asterisk-form target outside OPTIONS");
+    return true;
+  }
+  std::size_t scheme_length = starts_with_icase(target, "http://") ? 7 : starts_with_icase(target, "https://") ? 8 : 0;
+  if (scheme_length == 0) return reject(400, "Unsupported request target form");
+  std::string_view rest = target.substr(scheme_length);
+  std::size_t path_start = rest.find_first_of("/?");
+  std::string_view authority = rest.substr(0, path_start);
+  if (authority.empty() || authority.find('@') != std::string_view::npos) {
+    return reject(400, "Invalid authority in request target");
+  }
+  if (headers.contains("Host") && !iequals(authority, headers.get("Host"))) {
+    return reject(400, "Host header does not match the request target");
+  }
+  std::string origin = path_start == std::string_view::npos ? std::string("/") : std::string(rest.substr(path_start));
+  if (origin.front() == '?') origin.insert(0, "/");
+  start.path = std::move(origin);
+  return true;
+}
+
+bool RequestHeadParser::determine_framing(const RequestStartLine& start, const HTTPHeaders& headers) {
+  framing_ = BodyFraming::kNone;
+  content_length_ = 0;
+  bool has_length = false;
+  bool has_te = false;
+  for (auto [name, value] : headers) {
+    if (iequals(name, "Content-Length")) {
+      std::uint64_t length = 0;
+      if (!parse_decimal(value, length)) return reject(400, "Invalid Content-Length");
+      if (has_length && length != content_length_) return reject(400, "Conflicting Content-Length headers");
+      has_length = true;
+      content_length_ = length;
+    } else if (iequals(name, "Transfer-Encoding")) {
+      has_te = true;
+    }
+  }
+  if (has_te) {
+    // Two framings in one message is the classic smuggling setup; and an
+    // HTTP/1.0 peer cannot have meant chunked (RFC 9112 6.1).
+    if (has_length) return reject(400, "Transfer-Encoding together with Content-Length");
+    if (!start.http11()) return reject(400, "Transfer-Encoding in an HTTP/1.0 request");
+    return parse_transfer_encoding(headers);
+  }
+  if (has_length) framing_ = BodyFraming::kLength;
+  return true;
+}
+
+// The codings over every Transfer-Encoding field must be exactly "chunked".
+bool RequestHeadParser::parse_transfer_encoding(const HTTPHeaders& headers) {
+  std::size_t codings = 0;
+  bool chunked_seen = false;
+  bool unsupported = false;
+  bool chunked_last = false;
+  for (auto [name, value] : headers) {
+    if (!iequals(name, "Transfer-Encoding")) continue;
+    std::string_view rest = value;
+    for (;;) {
+      std::size_t comma = rest.find(',');
+      std::string_view coding = trim_ows(rest.substr(0, comma));
+      if (coding.empty()) return reject(400, "Empty Transfer-Encoding element");
+      ++codings;
+      chunked_last = iequals(coding, "chunked");
+      if (chunked_last) {
+        if (chunked_seen) return reject(400, "chunked applied more than once");
+        chunked_seen = true;
+      } else if (chunked_seen) {
+        return reject(400, "chunked is not the final transfer coding");
+      } else if (HTTPHeaders::is_token(coding)) {
+        unsupported = true;  // gzip, deflate, identity, ...: not implemented
+      } else {
+        return reject(400, "Invalid Transfer-Encoding");
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  if (!chunked_last) {
+    if (chunked_seen) return reject(400, "chunked is not the final transfer coding");
+    return reject(501, "Unsupported Transfer-Encoding");
+  }
+  if (unsupported || codings != 1) return reject(501, "Unsupported Transfer-Encoding");
+  framing_ = BodyFraming::kChunked;
+  return true;
+}
+
+}  // namespace whirl

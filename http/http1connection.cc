@@ -1,0 +1,443 @@
+#include "whirl/http/http1connection.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "whirl/http/gzip.h"
+#include "whirl/runtime/gen.h"
+#include "whirl/runtime/log.h"
+
+namespace whirl {
+
+namespace {
+
+// Whether the comma-separated `list` holds `token` (case-insensitively).
+bool list_contains(std::string_view list, std::string_view token) noexcept {
+  while (!list.empty()) {
+    std::size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (iequals(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string_view http_reason(int code) noexcept {
+  switch (code) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+HTTP1Connection::HTTP1Connection(IOStream& stream, HTTP1ConnectionParameters params)
+    : stream_(stream),
+      params_(params),
+      parser_(RequestHeadParser::Limits{.max_header_size = params.max_header_size, .max_headers = params.max_headers}) {}
+
+HTTP1Connection::~HTTP1Connection() = default;
+
+void HTTP1Connection::start_request() noexcept {
+  headers_written_ = write_finished_ = read_finished_ = false;
+  chunking_output_ = no_body_ = close_after_response_ = false;
+  expected_remaining_.reset();
+  response_code_ = 0;
+  body_received_ = 0;
+  response_done_.clear();
+  decompressor_.reset();
+}
+
+// ---------------------------------------------------------------- reading
+
+Task<bool> HTTP1Connection::read_request(HTTPMessageDelegate& delegate) {
+  start_request();
+  ReadOutcome outcome = co_await read_head();
+  if (outcome != ReadOutcome::kOk) co_return false;
+  prepare_decompression();
+  bool delegate_failed = false;
+  try {
+    co_await delegate.headers_received(start_line_, headers_);
+    if (!write_finished_ && !stream_.closed()) {
+      if (expects_continue() && !headers_written_) stream_.write("HTTP/1.1 100 (Continue)\r\n\r\n");
+      outcome = co_await read_body(delegate);
+    }
+    if (outcome == ReadOutcome::kOk && !stream_.closed()) {
+      read_finished_ = true;
+      if (!write_finished_) co_await delegate.finish();
+    }
+  } catch (const StreamClosedError&) {
+    outcome = ReadOutcome::kClosed;
+  } catch (const CancelledError&) {
+    throw;  // the loop is shutting down
+  } catch (const std::exception& e) {
+    // The delegate's own errors end this connection, not the server.
+    log::app().error("Uncaught exception in HTTP delegate: {}", e.what());
+    delegate_failed = true;
+  }
+  if (delegate_failed) {
+    if (!headers_written_ && !stream_.closed()) reject(500, "Internal Server Error");
+    co_return false;
+  }
+  if (outcome == ReadOutcome::kRejected) co_return false;
+  while (outcome == ReadOutcome::kOk && !write_finished_ && !stream_.closed()) co_await response_done_.wait();
+  if (!write_finished_ || outcome == ReadOutcome::kClosed) {
+    delegate.on_connection_close();
+    co_return false;
+  }
+  co_return request_keeps_alive() && !close_after_response_ && read_finished_ && !stream_.closed();
+}
+
+// Reads and parses the next request's head where it lies in the stream.
+Task<HTTP1Connection::ReadOutcome> HTTP1Connection::read_head() {
+  parser_.reset();
+  std::optional<TimePoint> deadline;
+  if (params_.header_timeout) deadline = Clock::now() + *params_.header_timeout;
+  idle_ = stream_.buffered() == 0;
+  for (;;) {
+    auto status = parser_.parse(stream_.peek_buffer(), start_line_, headers_);
+    if (status == RequestHeadParser::Status::kComplete) break;
+    if (status == RequestHeadParser::Status::kError) {
+      idle_ = false;
+      co_return reject(parser_.error_status(), parser_.error_reason());
+    }
+    bool more = co_await wait_for_input(deadline);
+    idle_ = false;
+    if (!more) co_return ReadOutcome::kClosed;
+  }
+  stream_.consume_buffer(parser_.head_size());
+  co_return ReadOutcome::kOk;
+}
+
+// Waits for more bytes; false when the stream closed or the deadline passed.
+Task<bool> HTTP1Connection::wait_for_input(std::optional<TimePoint> deadline) {
+  stream_.hold_flush(false);  // we are about to wait on the peer: let answers go
+  bool timed_out = false;
+  try {
+    std::size_t want = stream_.buffered() + 1;
+    if (deadline) {
+      co_await with_timeout(*deadline, as_task(stream_.wait_for_bytes(want)));
+    } else {
+      co_await stream_.wait_for_bytes(want);
+    }
+    co_return true;
+  } catch (const TimeoutError&) {
+    timed_out = true;
+  } catch (const StreamClosedError&) {
+  }
+  // An idle keep-alive connection timing out is routine (Tornado closes it
+  // silently); the stream reports ETIMEDOUT to whoever else waits on it.
+  if (timed_out) stream_.close(ETIMEDOUT);
+  co_return false;
+}
+
+void HTTP1Connection::prepare_decompression() {
+  if (!params_.decompress || !iequals(headers_.get("Content-Encoding"), "gzip")) return;
+  decompressor_ = std::make_unique<GzipDecompressor>(params_.max_body_size, params_.chunk_size);
+  // As Tornado's _GzipMessageDelegate: the application sees the plain body.
+  headers_.add("X-Consumed-Content-Encoding", "gzip");
+  headers_.remove("Content-Encoding");
+}
+
+Task<HTTP1Connection::ReadOutcome> HTTP1Connection::read_body(HTTPMessageDelegate& delegate) {
+  body_deadline_.reset();
+  if (params_.body_timeout) body_deadline_ = Clock::now() + *params_.body_timeout;
+  ReadOutcome outcome = ReadOutcome::kOk;
+  int reject_code = 0;
+  const char* reject_reason = "";
+  try {
+    switch (parser_.framing()) {
+      case BodyFraming::kNone:
+        break;
+      case BodyFraming::kLength:
+        if (parser_.content_length() > params_.max_body_size) {
+          reject_code = 413;
+          reject_reason = "Content-Length too long";
+          break;
+        }
+        outcome = co_await read_fixed_body(delegate, parser_.content_length());
+        break;
+      case BodyFraming::kChunked:
+        outcome = co_await read_chunked_body(delegate);
+        break;
+    }
+    if (outcome == ReadOutcome::kOk && reject_code == 0 && decompressor_) decompressor_->finish();
+  } catch (const GzipLimitError&) {
+    reject_code = 413;
+    reject_reason = "Decompressed body too large";
+  } catch (const GzipError& e) {
+    reject_code = 400;
+    reject_reason = "Invalid gzip request body";
+  }
+  if (reject_code != 0) co_return reject(reject_code, reject_reason);
+  co_return outcome;
+}
+
+Task<HTTP1Connection::ReadOutcome> HTTP1Connection::read_fixed_body(HTTPMessageDelegate& delegate,
+                                                                    std::uint64_t length) {
+  std::uint64_t remaining = length;
+  while (remaining > 0) {
+    if (stream_.buffered() == 0) {
+      bool more = co_await wait_for_input(body_deadline_);
+      if (!more) co_return body_input_lost();
+    }
+    std::size_t take = static_cast<std::size_t>(
+        std::min<std::uint64_t>({remaining, stream_.buffered(), static_cast<std::uint64_t>(params_.chunk_size)}));
+    piece_.assign(stream_.peek_buffer().substr(0, take));
+    stream_.consume_buffer(take);
+    remaining -= take;
+    co_await deliver(delegate);
+  }
+  co_return ReadOutcome::kOk;
+}
+
+Task<HTTP1Connection::ReadOutcome> HTTP1Connection::read_chunked_body(HTTPMessageDelegate& delegate) {
+  chunked_.reset();
+  for (;;) {
+    std::size_t used = 0;
+    std::string_view data;
+    auto result = chunked_.decode(stream_.peek_buffer(), used, data);
+    if (result == ChunkedDecoder::Result::kError) co_return reject(400, chunked_.error_reason());
+    body_received_ += data.size();
+    if (body_received_ > params_.max_body_size) co_return reject(413, "Chunked body too large");
+    piece_.assign(data);  // copied before the buffer may move
+    stream_.consume_buffer(used);
+    if (!piece_.empty()) co_await deliver(delegate);
+    if (result == ChunkedDecoder::Result::kDone) co_return ReadOutcome::kOk;
+    if (result == ChunkedDecoder::Result::kNeedMore) {
+      bool more = co_await wait_for_input(body_deadline_);
+      if (!more) co_return body_input_lost();
+    }
+  }
+}
+
+HTTP1Connection::ReadOutcome HTTP1Connection::body_input_lost() {
+  if (stream_.error() == ETIMEDOUT && params_.body_timeout) {
+    log::gen().info("Timeout reading body from {}", peer());
+  }
+  return ReadOutcome::kClosed;
+}
+
+// Hands piece_ to the delegate, inflated if need be, in pieces of at most
+// chunk_size bytes.
+Task<void> HTTP1Connection::deliver(HTTPMessageDelegate& delegate) {
+  if (decompressor_) {
+    decompressor_->feed(piece_);
+    for (std::string_view plain = decompressor_->next_piece(); !plain.empty(); plain = decompressor_->next_piece()) {
+      co_await delegate.data_received(plain);
+    }
+    co_return;
+  }
+  std::string_view rest = piece_;
+  while (!rest.empty()) {
+    std::string_view part = rest.substr(0, params_.chunk_size);
+    rest.remove_prefix(part.size());
+    co_await delegate.data_received(part);
+  }
+}
+
+// Answers a request we will not serve, and marks the connection for closing.
+HTTP1Connection::ReadOutcome HTTP1Connection::reject(int code, std::string_view reason) {
+  if (code >= 500) {
+    log::gen().warning("{} response to {}: {}", code, peer(), reason);
+  } else {
+    log::gen().info("Malformed HTTP request from {}: {}", peer(), reason);
+  }
+  close_after_response_ = true;
+  if (!headers_written_ && !stream_.closed()) {
+    out_.clear();
+    fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", code,
+                   http_reason(code));
+    headers_written_ = write_finished_ = true;
+    try {
+      stream_.write(out_);
+    } catch (const StreamClosedError&) {
+      // The peer is gone; nothing to tell it.
+    }
+  }
+  return ReadOutcome::kRejected;
+}
+
+std::string_view HTTP1Connection::peer() const noexcept {
+  return context_ != nullptr ? std::string_view(context_->remote_ip) : std::string_view("peer");
+}
+
+bool HTTP1Connection::request_keeps_alive() const noexcept {
+  if (params_.no_keep_alive) return false;
+  std::string_view connection = headers_.get("Connection");
+  if (start_line_.http11()) return !list_contains(connection, "close");
+  return list_contains(connection, "keep-alive");
+}
+
+bool HTTP1Connection::expects_continue() const noexcept {
+  return start_line_.http11() && parser_.framing() != BodyFraming::kNone &&
+         iequals(headers_.get("Expect"), "100-continue");
+}
+
+// ---------------------------------------------------------------- writing
+
+IOStream::WriteAwaiter HTTP1Connection::write_headers(const ResponseStartLine& start_line, HTTPHeaders& headers,
+                                                      std::string_view chunk) {
+  if (headers_written_) throw std::logic_error("HTTP1Connection: headers already written");
+  headers_written_ = true;
+  response_code_ = start_line.code;
+  bool is_head = start_line_.method == "HEAD";
+  bool bodiless_status = start_line.code == 204 || start_line.code == 304 ||
+                         (start_line.code >= 100 && start_line.code < 200);
+  no_body_ = is_head || bodiless_status;
+  bool has_length = headers.contains("Content-Length");
+  chunking_output_ =
+      start_line_.http11() && !no_body_ && !has_length && !headers.contains("Transfer-Encoding");
+  if (has_length && !no_body_) {
+    std::uint64_t length = 0;
+    if (!parse_decimal(headers.get("Content-Length"), length)) {
+      stream_.close();
+      throw HTTPOutputError("Invalid Content-Length in response headers");
+    }
+    expected_remaining_ = length;
+  }
+  set_connection_header(headers, has_length || no_body_);
+  if (chunking_output_) headers.set("Transfer-Encoding", "chunked");
+  out_.clear();
+  fmt::format_to(std::back_inserter(out_), "{} {} {}\r\n", start_line.version, start_line.code, start_line.reason);
+  headers.write_to(out_);
+  out_.append("\r\n");
+  stream_.write(out_);
+  return write_body(chunk);
+}
+
+// Keep-alive as the request asked, echoed: "Connection: close" on HTTP/1.1
+// when this is the last response, "Connection: Keep-Alive" on HTTP/1.0 when
+// it is not (which needs a length, since 1.0 has no chunked coding).
+void HTTP1Connection::set_connection_header(HTTPHeaders& headers, bool self_delimited) {
+  bool keep = request_keeps_alive() && !close_after_response_;
+  if (start_line_.http11()) {
+    if (!keep) headers.set("Connection", "close");
+    return;
+  }
+  if (keep && self_delimited) {
+    headers.set("Connection", "Keep-Alive");
+  } else {
+    close_after_response_ = true;  // the body, if any, ends when we close
+  }
+}
+
+IOStream::WriteAwaiter HTTP1Connection::write(std::string_view chunk) {
+  if (!headers_written_) throw std::logic_error("HTTP1Connection: write() before write_headers()");
+  if (write_finished_) throw std::logic_error("HTTP1Connection: write() after finish()");
+  return write_body(chunk);
+}
+
+IOStream::WriteAwaiter HTTP1Connection::write_body(std::string_view chunk) {
+  if (chunk.empty()) return stream_.write({});
+  if (no_body_) {
+    // A HEAD response's body is computed (for its Content-Length) and dropped.
+    if (start_line_.method == "HEAD") return stream_.write({});
+    stream_.close();
+    throw HTTPOutputError(fmt::format("Cannot send a body with a {} response", response_code_));
+  }
+  if (expected_remaining_) {
+    if (chunk.size() > *expected_remaining_) {
+      stream_.close();
+      throw HTTPOutputError("Tried to write more data than Content-Length");
+    }
+    *expected_remaining_ -= chunk.size();
+  }
+  if (!chunking_output_) return stream_.write(chunk);
+  char prefix[24];
+  auto end = fmt::format_to(prefix, "{:x}\r\n", chunk.size());
+  stream_.write(std::string_view(prefix, static_cast<std::size_t>(end - prefix)));
+  stream_.write(chunk);
+  return stream_.write("\r\n");
+}
+
+void HTTP1Connection::finish() {
+  if (!headers_written_) throw std::logic_error("HTTP1Connection: finish() before write_headers()");
+  if (write_finished_) throw std::logic_error("HTTP1Connection: finish() called twice");
+  if (expected_remaining_ && *expected_remaining_ != 0) {
+    std::uint64_t missing = *expected_remaining_;
+    stream_.close();
+    throw HTTPOutputError(fmt::format("Tried to write {} bytes less than Content-Length", missing));
+  }
+  if (chunking_output_) stream_.write("0\r\n\r\n");
+  write_finished_ = true;
+  // An unread body cannot be told apart from the next request.
+  if (!read_finished_) close_after_response_ = true;
+  response_done_.set();
+}
+
+// ---------------------------------------------------------------- the request loop
+
+HTTP1ServerConnection::HTTP1ServerConnection(IOStream& stream, HTTP1ConnectionParameters params)
+    : stream_(stream), connection_(stream, params) {}
+
+Task<void> HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate) {
+  try {
+    while (!closing_) {
+      std::unique_ptr<HTTPMessageDelegate> request = delegate.start_request(connection_);
+      bool keep_alive = co_await connection_.read_request(*request);
+      request.reset();
+      if (!keep_alive || closing_) break;
+      // A pipelined request already buffered is answered before anything is
+      // sent; the hold lifts when the batch is done or we wait on the peer.
+      stream_.hold_flush(stream_.buffered() > 0);
+      co_await moment();
+    }
+  } catch (const StreamClosedError&) {
+    // The peer went away between requests.
+  }
+  stream_.hold_flush(false);
+  if (!stream_.closed()) {
+    bool flushed = true;
+    try {
+      co_await stream_.write({});
+    } catch (const StreamClosedError&) {
+      flushed = false;
+    }
+    if (flushed) stream_.close();
+  }
+}
+
+void HTTP1ServerConnection::close() {
+  closing_ = true;
+  if (connection_.idle()) stream_.close();
+}
+
+}  // namespace whirl

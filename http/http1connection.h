@@ -1,0 +1,222 @@
+// whirl/http/http1connection.h: Tornado's HTTP1Connection and HTTP1ServerConnection.
+//
+//     class Hello : public HTTPMessageDelegate {
+//       Task<void> headers_received(const RequestStartLine& start, const HTTPHeaders& headers) override { co_return; }
+//       Task<void> data_received(std::string_view chunk) override { co_return; }
+//       Task<void> finish() override {
+//         HTTPHeaders headers{{"Content-Type", "text/plain"}, {"Content-Length", "13"}};
+//         connection_->write_headers({"HTTP/1.1", 200, "OK"}, headers, "Hello, World!");
+//         connection_->finish();
+//         co_return;
+//       }
+//     };
+//
+// HTTP1Connection speaks HTTP/1.x on one IOStream. read_request() reads one
+// request and drives a delegate through it: headers_received, then
+// data_received for each piece of the body (at most chunk_size bytes; the
+// reader waits while the delegate's task runs, which is flow control), then
+// finish(). The response goes out through write_headers(), write() and
+// finish() on the connection, from finish() or later: read_request() returns
+// once the response is finished (or the connection is lost) and says whether
+// the connection may carry another request.
+//
+// Framing of the response, as Tornado frames it: Content-Length when the
+// headers give one (writing more, or finishing with less, is an error that
+// closes the connection), else chunked for HTTP/1.1 and read-to-close for
+// HTTP/1.0. HEAD responses and 1xx/204/304 carry no body. Keep-alive: an
+// HTTP/1.1 request keeps the connection unless it says `Connection: close`
+// (echoed in the response); HTTP/1.0 only with `Connection: keep-alive`
+// (echoed) and a response with Content-Length. A response finished before
+// the request body was read ends the connection, since the unread body can
+// no longer be told apart from a next request.
+//
+// Bad requests. A head the strict parser (http1_parser.h) refuses, a bad
+// chunked body, or a body over max_body_size get a short error response
+// (400, 413, 414, 431, 501 or 505) with `Connection: close`, one INFO line
+// on the `general` logger, and the connection closes: nothing after a
+// rejected request is ever read as a request.
+//
+// HTTP1ServerConnection is Tornado's _server_request_loop: read a request,
+// let the delegate answer it, co_await moment(), next request. Responses to
+// pipelined requests that were already buffered are held back (the stream's
+// flush hold) until the batch has been answered, so they leave in one send.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "whirl/http/chunked_decoder.h"
+#include "whirl/http/headers.h"
+#include "whirl/http/http1_parser.h"
+#include "whirl/net/iostream.h"
+#include "whirl/runtime/locks.h"
+#include "whirl/runtime/task.h"
+
+namespace whirl {
+
+class GzipDecompressor;
+
+struct ResponseStartLine {
+  std::string_view version = "HTTP/1.1";
+  int code = 200;
+  std::string_view reason = "OK";
+};
+
+// The standard reason phrase for `code` ("Unknown" if none).
+std::string_view http_reason(int code) noexcept;
+
+// Writing past or finishing short of a declared Content-Length, or a body on
+// a response that cannot have one. The connection is closed.
+class HTTPOutputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Tornado's HTTPMessageDelegate: receives one request.
+class HTTPMessageDelegate {
+ public:
+  virtual ~HTTPMessageDelegate() = default;
+  virtual Task<void> headers_received(const RequestStartLine& start_line, const HTTPHeaders& headers) = 0;
+  virtual Task<void> data_received(std::string_view chunk) = 0;
+  // The whole request has arrived; answer it (now or later).
+  virtual Task<void> finish() = 0;
+  // The connection was lost before the response was finished.
+  virtual void on_connection_close() {}
+};
+
+// Who is on the other end, as the server saw it (Tornado's
+// _HTTPRequestContext); HTTPServerRequest applies xheaders on top.
+struct HTTPRequestContext {
+  std::string remote_ip;        // "0.0.0.0" for unix sockets
+  std::string protocol = "http";
+  bool xheaders = false;
+  std::vector<std::string> trusted_downstream;
+};
+
+struct HTTP1ConnectionParameters {
+  bool no_keep_alive = false;
+  std::size_t chunk_size = 64 * 1024;
+  std::size_t max_header_size = 64 * 1024;
+  std::size_t max_headers = 100;
+  std::uint64_t max_body_size = 100 * 1024 * 1024;
+  // For the wait for a request's head (Tornado: idle_connection_timeout) and
+  // for its whole body. Unset: no limit.
+  std::optional<std::chrono::milliseconds> header_timeout;
+  std::optional<std::chrono::milliseconds> body_timeout;
+  // Inflate `Content-Encoding: gzip` bodies before the delegate sees them.
+  bool decompress = false;
+};
+
+class HTTP1Connection {
+ public:
+  HTTP1Connection(IOStream& stream, HTTP1ConnectionParameters params);
+  ~HTTP1Connection();
+  HTTP1Connection(const HTTP1Connection&) = delete;
+  HTTP1Connection& operator=(const HTTP1Connection&) = delete;
+
+  // Reads one request into `delegate` and waits for its response to finish.
+  // True when the connection can carry another request.
+  Task<bool> read_request(HTTPMessageDelegate& delegate);
+
+  // ---- the response ----
+
+  // Queues the status line, `headers` (adding the framing and Connection
+  // headers) and the first piece of the body. The returned awaitable
+  // completes when those bytes have left; it may be ignored.
+  IOStream::WriteAwaiter write_headers(const ResponseStartLine& start_line, HTTPHeaders& headers,
+                                       std::string_view chunk = {});
+  // Queues a piece of the body (chunk-framed when chunking).
+  IOStream::WriteAwaiter write(std::string_view chunk);
+  // Ends the response.
+  void finish();
+
+  bool headers_written() const noexcept { return headers_written_; }
+  bool response_finished() const noexcept { return write_finished_; }
+  IOStream& stream() noexcept { return stream_; }
+  const HTTP1ConnectionParameters& params() const noexcept { return params_; }
+  // Ends the connection after the current response.
+  void set_close_after_response() noexcept { close_after_response_ = true; }
+  // Waiting for the first byte of a next request (safe to close).
+  bool idle() const noexcept { return idle_; }
+  void set_context(const HTTPRequestContext* context) noexcept { context_ = context; }
+  const HTTPRequestContext* context() const noexcept { return context_; }
+
+ private:
+  enum class ReadOutcome : unsigned char { kOk, kClosed, kRejected };
+
+  Task<ReadOutcome> read_head();
+  Task<bool> wait_for_input(std::optional<TimePoint> deadline);
+  void prepare_decompression();
+  Task<ReadOutcome> read_body(HTTPMessageDelegate& delegate);
+  Task<ReadOutcome> read_fixed_body(HTTPMessageDelegate& delegate, std::uint64_t length);
+  Task<ReadOutcome> read_chunked_body(HTTPMessageDelegate& delegate);
+  ReadOutcome body_input_lost();
+  Task<void> deliver(HTTPMessageDelegate& delegate);
+  ReadOutcome reject(int code, std::string_view reason);
+  std::string_view peer() const noexcept;
+  bool request_keeps_alive() const noexcept;
+  bool expects_continue() const noexcept;
+  void start_request() noexcept;
+  void set_connection_header(HTTPHeaders& headers, bool self_delimited);
+  IOStream::WriteAwaiter write_body(std::string_view chunk);
+
+  IOStream& stream_;
+  HTTP1ConnectionParameters params_;
+  RequestHeadParser parser_;
+  ChunkedDecoder chunked_;
+  RequestStartLine start_line_;
+  HTTPHeaders headers_;
+  std::string piece_;  // body bytes handed to the delegate (reused)
+  std::string out_;    // response head being formatted (reused)
+  std::unique_ptr<GzipDecompressor> decompressor_;
+  std::optional<TimePoint> body_deadline_;
+  std::uint64_t body_received_ = 0;
+  Event response_done_;
+  const HTTPRequestContext* context_ = nullptr;
+  bool idle_ = false;
+
+  // Per response.
+  bool headers_written_ = false;
+  bool write_finished_ = false;
+  bool read_finished_ = false;
+  bool chunking_output_ = false;
+  bool no_body_ = false;
+  bool close_after_response_ = false;
+  int response_code_ = 0;
+  std::optional<std::uint64_t> expected_remaining_;
+};
+
+// Tornado's HTTPServerConnectionDelegate.
+class HTTPServerConnectionDelegate {
+ public:
+  virtual ~HTTPServerConnectionDelegate() = default;
+  // A delegate for the next request on `connection`; it lives until the
+  // response is finished.
+  virtual std::unique_ptr<HTTPMessageDelegate> start_request(HTTP1Connection& connection) = 0;
+};
+
+class HTTP1ServerConnection {
+ public:
+  HTTP1ServerConnection(IOStream& stream, HTTP1ConnectionParameters params);
+
+  // The request loop; returns when the connection ends (it is closed then).
+  Task<void> start_serving(HTTPServerConnectionDelegate& delegate);
+  // Ends the connection once the request in progress, if any, is answered;
+  // an idle connection closes at once.
+  void close();
+  bool idle() const noexcept { return idle_; }
+  HTTP1Connection& connection() noexcept { return connection_; }
+
+ private:
+  IOStream& stream_;
+  HTTP1Connection connection_;
+  bool idle_ = true;
+  bool closing_ = false;
+};
+
+}  // namespace whirl

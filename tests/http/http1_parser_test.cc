@@ -1,0 +1,313 @@
+#include "whirl/http/http1_parser.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "whirl/http/chunked_decoder.h"
+#include "whirl/http/headers.h"
+
+namespace whirl {
+namespace {
+
+using Status = RequestHeadParser::Status;
+
+struct Parsed {
+  Status status;
+  int error = 0;
+  RequestStartLine start;
+  HTTPHeaders headers;
+  RequestHeadParser parser;
+};
+
+Parsed parse(const std::string& head, RequestHeadParser::Limits limits = {}) {
+  Parsed p{Status::kIncomplete, 0, {}, {}, RequestHeadParser(limits)};
+  p.status = p.parser.parse(head, p.start, p.headers);
+  p.error = p.parser.error_status();
+  return p;
+}
+
+// Each rejected head and the status it must get.
+struct Rejected {
+  const char* name;
+  std::string head;
+  int status;
+};
+
+class RejectedHeads : public testing::TestWithParam<Rejected> {};
+
+TEST_P(RejectedHeads, AreRefusedWithTheirStatus) {
+  Parsed p = parse(GetParam().head);
+  EXPECT_EQ(p.status, Status::kError) << GetParam().name;
+  EXPECT_EQ(p.error, GetParam().status) << GetParam().name << ": " << p.parser.error_reason();
+}
+
+const std::string kHost = "Host: example.com\r\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Strictness, RejectedHeads,
+    testing::Values(
+        Rejected{"SpaceBeforeColon", "GET / HTTP/1.1\r\nHost : example.com\r\n\r\n", 400},
+        Rejected{"TabBeforeColon", "GET / HTTP/1.1\r\n" + kHost + "X-A\t: 1\r\n\r\n", 400},
+        Rejected{"ObsFold", "GET / HTTP/1.1\r\n" + kHost + "X-A: 1\r\n  continued\r\n\r\n", 400},
+        Rejected{"BareCRInValue", "GET / HTTP/1.1\r\n" + kHost + "X-A: 1\r2\r\n\r\n", 400},
+        Rejected{"BareLFInHead", "GET / HTTP/1.1\n" + kHost + "\r\n", 400},
+        Rejected{"NulInValue", std::string("GET / HTTP/1.1\r\n") + kHost + "X-A: a" + std::string(1, '\0') + "\r\n\r\n",
+                 400},
+        Rejected{"ControlInValue", "GET / HTTP/1.1\r\n" + kHost + "X-A: a\x01z\r\n\r\n", 400},
+        Rejected{"ControlInTarget", "GET /a\x01 HTTP/1.1\r\n" + kHost + "\r\n", 400},
+        Rejected{"FragmentInTarget", "GET /a#b HTTP/1.1\r\n" + kHost + "\r\n", 400},
+        Rejected{"NonAsciiInTarget", "GET /\xc3\xa9 HTTP/1.1\r\n" + kHost + "\r\n", 400},
+        Rejected{"BadMethodChar", "G(T / HTTP/1.1\r\n" + kHost + "\r\n", 400},
+        Rejected{"InvalidHeaderNameChar", "GET / HTTP/1.1\r\n" + kHost + "X[A]: 1\r\n\r\n", 400},
+        Rejected{"EmptyHeaderName", "GET / HTTP/1.1\r\n" + kHost + ": 1\r\n\r\n", 400},
+        Rejected{"HeaderWithoutColon", "GET / HTTP/1.1\r\n" + kHost + "X-A 1\r\n\r\n", 400},
+        Rejected{"TwoSpacesInRequestLine", "GET  / HTTP/1.1\r\n" + kHost + "\r\n", 400},
+        Rejected{"TrailingSpaceInRequestLine", "GET / HTTP/1.1 \r\n" + kHost + "\r\n", 400},
+        Rejected{"NoVersion", "GET /\r\n" + kHost + "\r\n", 400},
+        Rejected{"LowercaseVersion", "GET / http/1.1\r\n" + kHost + "\r\n", 400},
+        Rejected{"Http2Version", "GET / HTTP/2.0\r\n" + kHost + "\r\n", 505},
+        Rejected{"Http09Version", "GET / HTTP/0.9\r\n" + kHost + "\r\n", 505},
+        Rejected{"ContentLengthWithSign", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: +5\r\n\r\n", 400},
+        Rejected{"ContentLengthNegative", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: -1\r\n\r\n", 400},
+        Rejected{"ContentLengthUnderscore", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 1_0\r\n\r\n", 400},
+        Rejected{"ContentLengthHex", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 0x10\r\n\r\n", 400},
+        Rejected{"ContentLengthInnerSpace", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 1 0\r\n\r\n", 400},
+        Rejected{"ContentLengthList", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 5, 5\r\n\r\n", 400},
+        Rejected{"ContentLengthEmpty", "POST / HTTP/1.1\r\n" + kHost + "Content-Length:\r\n\r\n", 400},
+        Rejected{"ContentLengthOverflow",
+                 "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 99999999999999999999999\r\n\r\n", 400},
+        Rejected{"ContentLengthsDiffer",
+                 "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 5\r\nContent-Length: 6\r\n\r\n", 400},
+        Rejected{"TransferEncodingAndContentLength",
+                 "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        Rejected{"ChunkedNotLast", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked, gzip\r\n\r\n", 400},
+        Rejected{"ChunkedTwice",
+                 "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+                 400},
+        Rejected{"GzipTransferCoding", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: gzip\r\n\r\n", 501},
+        Rejected{"GzipThenChunked", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: gzip, chunked\r\n\r\n", 501},
+        Rejected{"IdentityTransferCoding", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: identity\r\n\r\n", 501},
+        Rejected{"EmptyTransferCodingElement",
+                 "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: ,chunked\r\n\r\n", 400},
+        Rejected{"GarbageTransferCoding", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: \"chunked\"\r\n\r\n",
+                 400},
+        Rejected{"TransferEncodingInHttp10", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        Rejected{"Http11WithoutHost", "GET / HTTP/1.1\r\n\r\n", 400},
+        Rejected{"TwoHosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        Rejected{"TwoHostsInHttp10", "GET / HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n", 400},
+        Rejected{"InvalidHostChars", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400},
+        Rejected{"AbsoluteFormDisagreesWithHost", "GET http://other.com/ HTTP/1.1\r\n" + kHost + "\r\n", 400},
+        Rejected{"AbsoluteFormWithUserinfo", "GET http://u@example.com/ HTTP/1.1\r\n" + kHost + "\r\n", 400},
+        Rejected{"AsteriskOutsideOptions", "GET * HTTP/1.1\r\n" + kHost + "\r\n", 400},
+        Rejected{"AuthorityFormTarget", "CONNECT example.com:443 HTTP/1.1\r\n" + kHost + "\r\n", 400}),
+    [](const testing::TestParamInfo<Rejected>& info) { return info.param.name; });
+
+TEST(RequestHeadParser, ASimpleRequestParsesInPlace) {
+  Parsed p = parse("GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nX-Empty:\r\nX-Pad:  v  \r\n\r\nrest");
+  ASSERT_EQ(p.status, Status::kComplete);
+  EXPECT_EQ(p.start.method, "GET");
+  EXPECT_EQ(p.start.path, "/a?b=1");
+  EXPECT_EQ(p.start.version, "HTTP/1.1");
+  EXPECT_EQ(p.headers.get("host"), "example.com");
+  EXPECT_EQ(p.headers.get("X-Empty", "absent"), "");
+  EXPECT_EQ(p.headers.get("X-Pad"), "v");
+  EXPECT_EQ(p.parser.head_size(), std::string("GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nX-Empty:\r\nX-Pad:  v  \r\n\r\n").size());
+  EXPECT_EQ(p.parser.framing(), BodyFraming::kNone);
+}
+
+TEST(RequestHeadParser, AHeadArrivingByteByByteCompletesOnlyAtTheBlankLine) {
+  std::string head = "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n";
+  RequestHeadParser parser;
+  RequestStartLine start;
+  HTTPHeaders headers;
+  for (std::size_t n = 1; n < head.size(); ++n) {
+    ASSERT_EQ(parser.parse(std::string_view(head).substr(0, n), start, headers), Status::kIncomplete) << n;
+  }
+  ASSERT_EQ(parser.parse(head, start, headers), Status::kComplete);
+  EXPECT_EQ(parser.framing(), BodyFraming::kLength);
+  EXPECT_EQ(parser.content_length(), 12u);
+}
+
+TEST(RequestHeadParser, ABareLFFailsBeforeTheHeadIsComplete) {
+  Parsed p = parse("GET / HTTP/1.1\nHost: x");
+  EXPECT_EQ(p.status, Status::kError);
+  EXPECT_EQ(p.error, 400);
+}
+
+TEST(RequestHeadParser, RepeatedEqualContentLengthsAreOneLength) {
+  Parsed p = parse("POST / HTTP/1.1\r\n" + kHost + "Content-Length: 007\r\nContent-Length: 7\r\n\r\n");
+  ASSERT_EQ(p.status, Status::kComplete);
+  EXPECT_EQ(p.parser.content_length(), 7u);
+}
+
+TEST(RequestHeadParser, ChunkedIsCaseInsensitive) {
+  Parsed p = parse("POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: Chunked\r\n\r\n");
+  ASSERT_EQ(p.status, Status::kComplete);
+  EXPECT_EQ(p.parser.framing(), BodyFraming::kChunked);
+}
+
+TEST(RequestHeadParser, AnAbsoluteFormTargetBecomesItsOriginForm) {
+  Parsed p = parse("GET http://EXAMPLE.com?q=1 HTTP/1.1\r\n" + kHost + "\r\n");
+  ASSERT_EQ(p.status, Status::kComplete) << p.parser.error_reason();
+  EXPECT_EQ(p.start.path, "/?q=1");
+}
+
+TEST(RequestHeadParser, Http10NeedsNoHostAndOptionsMayUseAsterisk) {
+  EXPECT_EQ(parse("GET / HTTP/1.0\r\n\r\n").status, Status::kComplete);
+  EXPECT_EQ(parse("OPTIONS * HTTP/1.1\r\n" + kHost + "\r\n").status, Status::kComplete);
+}
+
+TEST(RequestHeadParser, OneLeadingEmptyLineIsIgnored) {
+  Parsed p = parse("\r\nGET / HTTP/1.1\r\n" + kHost + "\r\n");
+  ASSERT_EQ(p.status, Status::kComplete);
+  EXPECT_EQ(p.parser.head_size(), 2 + ("GET / HTTP/1.1\r\n" + kHost + "\r\n").size());
+}
+
+TEST(RequestHeadParser, AHeadOverMaxHeaderSizeIs431) {
+  std::string big = "GET / HTTP/1.1\r\n" + kHost + "X-Big: " + std::string(2000, 'a') + "\r\n";
+  Parsed p = parse(big, {.max_header_size = 1024});
+  EXPECT_EQ(p.status, Status::kError);
+  EXPECT_EQ(p.error, 431);
+}
+
+TEST(RequestHeadParser, TooManyHeaderFieldsIs431) {
+  std::string head = "GET / HTTP/1.1\r\n" + kHost;
+  for (int i = 0; i < 10; ++i) head += "X-" + std::to_string(i) + ": v\r\n";
+  Parsed p = parse(head + "\r\n", {.max_headers = 5});
+  EXPECT_EQ(p.error, 431);
+}
+
+TEST(RequestHeadParser, ALongTargetIs414EvenBeforeTheLineEnds) {
+  std::string line = "GET /" + std::string(10000, 'a');
+  Parsed p = parse(line, {.max_target = 8192});
+  EXPECT_EQ(p.status, Status::kError);
+  EXPECT_EQ(p.error, 414);
+}
+
+// ---- chunked bodies ----
+
+struct Decoded {
+  ChunkedDecoder::Result result;
+  std::string body;
+  std::size_t consumed = 0;
+  std::string reason;
+};
+
+Decoded decode_all(const std::string& in) {
+  ChunkedDecoder decoder;
+  Decoded out{ChunkedDecoder::Result::kNeedMore, {}, 0, {}};
+  std::string_view rest = in;
+  for (;;) {
+    std::size_t used = 0;
+    std::string_view data;
+    out.result = decoder.decode(rest, used, data);
+    out.body.append(data);
+    out.consumed += used;
+    rest.remove_prefix(used);
+    if (out.result != ChunkedDecoder::Result::kData) break;
+  }
+  out.reason = decoder.error_reason();
+  return out;
+}
+
+TEST(ChunkedDecoder, ChunksExtensionsAndTrailersDecode) {
+  Decoded d = decode_all("5;name=val;q=\"a b\"\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT");
+  EXPECT_EQ(d.result, ChunkedDecoder::Result::kDone) << d.reason;
+  EXPECT_EQ(d.body, "hello world");
+  EXPECT_EQ(d.consumed, std::string("5;name=val;q=\"a b\"\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n").size());
+}
+
+TEST(ChunkedDecoder, InputSplitAtEveryByteGivesTheSameBody) {
+  std::string in = "3\r\nabc\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n";
+  ChunkedDecoder decoder;
+  std::string body;
+  std::string pending;
+  bool done = false;
+  for (char c : in) {
+    pending.push_back(c);
+    for (;;) {
+      std::size_t used = 0;
+      std::string_view data;
+      auto result = decoder.decode(pending, used, data);
+      body.append(data);
+      pending.erase(0, used);
+      ASSERT_NE(result, ChunkedDecoder::Result::kError) << decoder.error_reason();
+      if (result == ChunkedDecoder::Result::kDone) done = true;
+      if (result != ChunkedDecoder::Result::kData) break;
+    }
+  }
+  EXPECT_TRUE(done);
+  EXPECT_EQ(body, "abc0123456789abcdef");
+}
+
+class RejectedChunks : public testing::TestWithParam<std::pair<const char*, std::string>> {};
+
+TEST_P(RejectedChunks, FailTheBody) {
+  Decoded d = decode_all(GetParam().second);
+  EXPECT_EQ(d.result, ChunkedDecoder::Result::kError) << GetParam().first;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Strictness, RejectedChunks,
+    testing::Values(std::pair{"SignedSize", std::string("+5\r\nhello\r\n0\r\n\r\n")},
+                    std::pair{"NegativeSize", std::string("-5\r\nhello\r\n0\r\n\r\n")},
+                    std::pair{"HexPrefix", std::string("0x5\r\nhello\r\n0\r\n\r\n")},
+                    std::pair{"SpaceAfterSize", std::string("5 \r\nhello\r\n0\r\n\r\n")},
+                    std::pair{"SpaceBeforeExtension", std::string("5 ;a=b\r\nhello\r\n0\r\n\r\n")},
+                    std::pair{"LeadingSpace", std::string(" 5\r\nhello\r\n0\r\n\r\n")},
+                    std::pair{"OverflowingSize", std::string("10000000000000000\r\n")},
+                    std::pair{"EmptySize", std::string("\r\nhello\r\n")},
+                    std::pair{"NoCRLFAfterData", std::string("5\r\nhelloXX0\r\n\r\n")},
+                    std::pair{"BareLFAfterSize", std::string("5\nhello\r\n0\r\n\r\n")},
+                    std::pair{"BareLFAfterData", std::string("5\r\nhello\n0\r\n\r\n")},
+                    std::pair{"BadExtensionName", std::string("5;a b\r\nhello\r\n0\r\n\r\n")},
+                    std::pair{"UnterminatedQuotedExtension", std::string("5;a=\"x\r\nhello\r\n0\r\n\r\n")},
+                    std::pair{"BadTrailer", std::string("0\r\nNo colon here\r\n\r\n")},
+                    std::pair{"FoldedTrailer", std::string("0\r\nX: a\r\n b\r\n\r\n")}),
+    [](const auto& info) { return std::string(info.param.first); });
+
+TEST(ChunkedDecoder, AnEndlessChunkLineFailsAtItsLimit) {
+  ChunkedDecoder decoder({.max_line = 64});
+  std::string in = "5;" + std::string(200, 'a');
+  std::size_t used = 0;
+  std::string_view data;
+  EXPECT_EQ(decoder.decode(in, used, data), ChunkedDecoder::Result::kError);
+}
+
+// ---- HTTPHeaders ----
+
+TEST(HTTPHeaders, LookupIsCaseInsensitiveAndKeepsArrivalOrder) {
+  HTTPHeaders headers;
+  headers.add("Set-Cookie", "a=1");
+  headers.add("X-Other", "x");
+  headers.add("set-cookie", "b=2");
+  EXPECT_EQ(headers.get("SET-COOKIE"), "a=1");
+  EXPECT_EQ(headers.get_list("Set-Cookie"), (std::vector<std::string_view>{"a=1", "b=2"}));
+  std::vector<std::string_view> names;
+  for (auto [name, value] : headers) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string_view>{"Set-Cookie", "X-Other", "set-cookie"}));
+  headers.set("set-COOKIE", "c=3");
+  EXPECT_EQ(headers.get_list("Set-Cookie"), (std::vector<std::string_view>{"c=3"}));
+  EXPECT_EQ(headers.remove("x-other"), 1u);
+  EXPECT_FALSE(headers.contains("X-Other"));
+}
+
+TEST(HTTPHeaders, OutputIsInHttpHeaderCase) {
+  HTTPHeaders headers{{"content-type", "text/plain"}, {"x-REQUEST-id", "7"}};
+  std::string out;
+  headers.write_to(out);
+  EXPECT_EQ(out, "Content-Type: text/plain\r\nX-Request-Id: 7\r\n");
+}
+
+TEST(HTTPHeaders, CRLFOrNulInASetValueThrows) {
+  HTTPHeaders headers;
+  EXPECT_THROW(headers.add("X-A", "a\r\nInjected: 1"), std::invalid_argument);
+  EXPECT_THROW(headers.add("X-A", "a\nb"), std::invalid_argument);
+  EXPECT_THROW(headers.set("X-A", std::string("a\0b", 3)), std::invalid_argument);
+  EXPECT_THROW(headers.add("Bad Name", "v"), std::invalid_argument);
+  EXPECT_TRUE(headers.empty());
+}
+
+}  // namespace
+}  // namespace whirl
