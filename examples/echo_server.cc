@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "examples/server_flags.h"
 #include "whirl/net/netutil.h"
 #include "whirl/net/process.h"
 #include "whirl/net/tcp_server.h"
@@ -44,59 +45,9 @@ class EchoServer : public whirl::TCPServer {
   }
 };
 
-struct Flags {
-  int port = 8888;
-  std::string address;
-  int processes = 1;
-  std::string unix_path;
-  std::string tls_cert;
-  std::string tls_key;
-};
-
-[[noreturn]] void usage(const char* message) {
-  fmt::print(stderr,
-             "echo_server: {}\nusage: echo_server --port N [--address A] [--processes N] [--unix PATH]"
-             " [--tls-cert FILE --tls-key FILE]\n",
-             message);
-  std::exit(2);
-}
-
-Flags parse(int argc, char** argv) {
-  Flags flags;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(("missing value for " + arg).c_str());
-      return argv[++i];
-    };
-    if (arg == "--port") {
-      flags.port = std::atoi(value().c_str());
-    } else if (arg == "--address") {
-      flags.address = value();
-    } else if (arg == "--processes") {
-      flags.processes = std::atoi(value().c_str());
-    } else if (arg == "--unix") {
-      flags.unix_path = value();
-    } else if (arg == "--tls-cert") {
-      flags.tls_cert = value();
-    } else if (arg == "--tls-key") {
-      flags.tls_key = value();
-    } else {
-      usage(("unknown flag " + arg).c_str());
-    }
-  }
-  if (flags.tls_cert.empty() != flags.tls_key.empty()) usage("--tls-cert and --tls-key go together");
-  return flags;
-}
-
-whirl::TCPServer::Options server_options(const Flags& flags) {
+whirl::TCPServer::Options server_options(const examples::ServerFlags& flags) {
   whirl::TCPServer::Options options;
-  if (!flags.tls_cert.empty()) {
-    whirl::SSLOptions tls;
-    tls.certfile = flags.tls_cert;
-    tls.keyfile = flags.tls_key;
-    options.ssl_options = tls;
-  }
+  options.ssl_options = flags.ssl_options();
   return options;
 }
 
@@ -111,12 +62,12 @@ whirl::Task<void> drain(EchoServer* server, whirl::IOLoop* loop) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Flags flags = parse(argc, argv);
+  auto flags = examples::ServerFlags::parse(argc, argv, "echo_server");
   std::unique_ptr<EchoServer> owned;
   try {
     owned = std::make_unique<EchoServer>(server_options(flags));
   } catch (const std::invalid_argument& e) {
-    usage(e.what());  // a missing or mismatched certificate or key, named
+    flags.usage(e.what());  // a missing or mismatched certificate or key, named
   }
   EchoServer& server = *owned;
   if (flags.unix_path.empty()) {

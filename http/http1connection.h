@@ -106,8 +106,8 @@ struct HTTP1ConnectionParameters {
   std::uint64_t max_body_size = 100 * 1024 * 1024;
   // For the wait for a request's head (Tornado: idle_connection_timeout) and
   // for its whole body. Unset: no limit.
-  std::optional<std::chrono::milliseconds> header_timeout;
-  std::optional<std::chrono::milliseconds> body_timeout;
+  std::optional<std::chrono::milliseconds> header_timeout{};
+  std::optional<std::chrono::milliseconds> body_timeout{};
   // Inflate `Content-Encoding: gzip` bodies before the delegate sees them.
   bool decompress = false;
 };

@@ -1,0 +1,81 @@
+// Command-line flags shared by the example servers:
+//
+//     --port N [--address A] [--processes N] [--unix PATH] [--tls-cert FILE --tls-key FILE]
+//
+//     ServerFlags flags = ServerFlags::parse(argc, argv, "hello_http", "[--no-access-log]",
+//                                            [&](std::string_view arg) { return arg == "--no-access-log" && (quiet = true); });
+#pragma once
+
+#include <fmt/core.h>
+
+#include <cstdlib>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "whirl/net/ssl_options.h"
+
+namespace examples {
+
+struct ServerFlags {
+  int port = 8888;
+  std::string address;
+  int processes = 1;
+  std::string unix_path;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string program;
+  std::string extra_usage;
+
+  [[noreturn]] void usage(std::string_view message) const {
+    fmt::print(stderr,
+               "{}: {}\nusage: {} --port N [--address A] [--processes N] [--unix PATH]"
+               " [--tls-cert FILE --tls-key FILE] {}\n",
+               program, message, program, extra_usage);
+    std::exit(2);
+  }
+
+  std::optional<whirl::SSLOptions> ssl_options() const {
+    if (tls_cert.empty()) return std::nullopt;
+    whirl::SSLOptions tls;
+    tls.certfile = tls_cert;
+    tls.keyfile = tls_key;
+    return tls;
+  }
+
+  // `extra` sees every flag this parser does not know; it returns false to
+  // reject it.
+  static ServerFlags parse(int argc, char** argv, std::string program, std::string extra_usage = "",
+                           const std::function<bool(std::string_view)>& extra = {}) {
+    ServerFlags flags;
+    flags.program = std::move(program);
+    flags.extra_usage = std::move(extra_usage);
+    for (int i = 1; i < argc; ++i) {
+      std::string arg = argv[i];
+      auto value = [&]() -> std::string {
+        if (i + 1 >= argc) flags.usage("missing value for " + arg);
+        return argv[++i];
+      };
+      if (arg == "--port") {
+        flags.port = std::atoi(value().c_str());
+      } else if (arg == "--address") {
+        flags.address = value();
+      } else if (arg == "--processes") {
+        flags.processes = std::atoi(value().c_str());
+      } else if (arg == "--unix") {
+        flags.unix_path = value();
+      } else if (arg == "--tls-cert") {
+        flags.tls_cert = value();
+      } else if (arg == "--tls-key") {
+        flags.tls_key = value();
+      } else if (!extra || !extra(arg)) {
+        flags.usage("unknown flag " + arg);
+      }
+    }
+    if (flags.tls_cert.empty() != flags.tls_key.empty()) flags.usage("--tls-cert and --tls-key go together");
+    return flags;
+  }
+};
+
+}  // namespace examples

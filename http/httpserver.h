@@ -1,0 +1,90 @@
+// whirl/http/httpserver.h: Tornado's HTTPServer.
+//
+//     Task<void> handle(HTTPServerRequest& request) {
+//       HTTPHeaders headers{{"Content-Type", "text/plain"}, {"Content-Length", "13"}};
+//       request.connection->write_headers({"HTTP/1.1", 200, "OK"}, headers, "Hello, World!");
+//       request.connection->finish();
+//       co_return;
+//     }
+//
+//     HTTPServer server(handle, {.xheaders = true});   // or HTTPServer server(application);
+//     server.listen(8888);
+//     IOLoop::current().run();
+//
+// A TCPServer whose connections run HTTP1ServerConnection's request loop.
+// With a callback, each request's body is read whole (up to max_body_size)
+// and its form arguments parsed before the callback runs; with a delegate
+// (an Application, or any HTTPServerConnectionDelegate) the delegate sees
+// the request as it arrives. Options carry Tornado's names and defaults.
+//
+// Stopping gracefully:
+//     server.stop();                               // no new connections
+//     co_await server.close_all_connections();     // idle ones close now,
+//                                                  // busy ones after their response
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "whirl/http/http1connection.h"
+#include "whirl/http/request.h"
+#include "whirl/net/tcp_server.h"
+#include "whirl/runtime/locks.h"
+
+namespace whirl {
+
+struct HTTPServerOptions {
+  bool no_keep_alive = false;
+  // Trust X-Real-Ip / X-Forwarded-For and X-Scheme / X-Forwarded-Proto.
+  bool xheaders = false;
+  std::vector<std::string> trusted_downstream{};
+  // Overrides the scheme requests report ("http" or "https" by default).
+  std::string protocol{};
+  bool decompress_request = false;
+  std::size_t chunk_size = 64 * 1024;
+  std::size_t max_header_size = 64 * 1024;
+  std::size_t max_headers = 100;
+  std::optional<std::chrono::milliseconds> idle_connection_timeout = std::chrono::hours(1);
+  std::optional<std::chrono::milliseconds> body_timeout{};
+  std::uint64_t max_body_size = 100 * 1024 * 1024;
+  std::size_t max_buffer_size = 100 * 1024 * 1024;
+  std::optional<SSLOptions> ssl_options{};  // https
+};
+
+class HTTPServer : public TCPServer, public HTTPServerConnectionDelegate {
+ public:
+  using RequestCallback = std::function<Task<void>(HTTPServerRequest&)>;
+
+  explicit HTTPServer(RequestCallback callback, HTTPServerOptions options = {});
+  explicit HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions options = {});
+  ~HTTPServer() override;
+
+  // Closes idle connections now and the others once their request in
+  // progress is answered; completes when none is left. Call stop() first to
+  // refuse new ones.
+  Task<void> close_all_connections();
+  std::size_t http_connections() const noexcept { return connections_.size(); }
+  const HTTPServerOptions& http_options() const noexcept { return options_; }
+
+  // The callback's delegate: buffers the body, parses it, runs the callback.
+  std::unique_ptr<HTTPMessageDelegate> start_request(HTTP1Connection& connection) override;
+
+ protected:
+  Task<void> handle_stream(IOStream& stream, SocketAddress address) override;
+
+ private:
+  HTTP1ConnectionParameters connection_parameters() const;
+  HTTPRequestContext make_context(const IOStream& stream, const SocketAddress& address) const;
+
+  HTTPServerOptions options_;
+  RequestCallback callback_;
+  HTTPServerConnectionDelegate* delegate_;
+  std::set<HTTP1ServerConnection*> connections_;
+  Event drained_;
+};
+
+}  // namespace whirl

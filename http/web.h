@@ -1,0 +1,265 @@
+// whirl/http/web.h: the server half of Tornado's web.py: Application and RequestHandler.
+//
+//     class MainHandler : public RequestHandler {
+//       Task<void> get() override {
+//         write("Hello, " + std::string(get_argument("name", "World")));
+//         co_return;
+//       }
+//     };
+//     class UserHandler : public RequestHandler {
+//       Task<void> get() override {                  // /users/{id:[0-9]+}
+//         write(JSONObject{{"id", std::string(path_arg("id"))}, {"active", true}});
+//         co_return;
+//       }
+//     };
+//
+//     Application app({.compress_response = true});
+//     app.add_handler<MainHandler>("/");
+//     app.add_handler<UserHandler>("/users/{id:[0-9]+}");
+//     HTTPServer server(app);
+//     server.listen(8888);
+//
+// Routing. A pattern is literal text with `{name}` captures (one path
+// segment) or `{name:regex}` captures (one segment that fully matches the
+// regex); routes are tried in the order they were added. No route: 404.
+// A method the handler does not override: 405 with an Allow header listing
+// those it does (worked out at compile time in add_handler). HEAD falls
+// back to get() with the body dropped and its Content-Length kept.
+//
+// A request's life, as in Tornado's RequestHandler._execute: prepare(), the
+// method, then finish() unless the method already finished (or flush()ed
+// and left the response open on purpose by calling finish later). An
+// HTTPError thrown anywhere becomes send_error(code); any other exception is
+// logged on the `application` logger and becomes a 500; a peer that goes
+// away mid-response is not an error. Handlers whose stream_request_body()
+// is true get prepare() when the headers arrive and data_received() for each
+// piece of the body, never buffering it.
+//
+// Responses carry `Server: whirl`, a Date header formatted at most once a
+// second, and Content-Length (or chunked coding after flush()). With
+// compress_response, bodies of text-like types over 1 KiB are gzipped for
+// clients that accept it. Each request is logged on the `access` logger
+// ("200 GET /path (127.0.0.1) 13B 0.42ms"), which settings.access_log or the
+// logger's level can silence.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include "whirl/http/gzip.h"
+#include "whirl/http/headers.h"
+#include "whirl/http/http1connection.h"
+#include "whirl/http/httputil.h"
+#include "whirl/http/request.h"
+#include "whirl/runtime/task.h"
+
+namespace whirl {
+
+class Application;
+
+// Thrown by a handler to answer with `status_code` (Tornado's HTTPError).
+class HTTPError : public std::runtime_error {
+ public:
+  explicit HTTPError(int status_code, std::string log_message = {}, std::string reason = {})
+      : std::runtime_error(log_message.empty() ? std::to_string(status_code) : log_message),
+        status_code_(status_code),
+        reason_(std::move(reason)) {}
+  int status_code() const noexcept { return status_code_; }
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  int status_code_;
+  std::string reason_;
+};
+
+// A required argument is missing (400).
+class MissingArgumentError : public HTTPError {
+ public:
+  explicit MissingArgumentError(std::string_view name)
+      : HTTPError(400, "Missing argument " + std::string(name)), arg_name(name) {}
+  std::string arg_name;
+};
+
+// A flat JSON object for RequestHandler::write.
+using JSONValue = std::variant<std::nullptr_t, bool, long long, double, std::string>;
+using JSONObject = std::map<std::string, JSONValue, std::less<>>;
+std::string to_json(const JSONObject& object);
+
+// The bit of each method in a handler's method mask.
+enum Method : unsigned {
+  kGet = 1,
+  kHead = 2,
+  kPost = 4,
+  kPut = 8,
+  kPatch = 16,
+  kDelete = 32,
+  kOptions = 64,
+  kHeadImplemented = 128,  // head() itself is overridden (else HEAD runs get())
+};
+
+class RequestHandler {
+ public:
+  RequestHandler() = default;
+  RequestHandler(const RequestHandler&) = delete;
+  RequestHandler& operator=(const RequestHandler&) = delete;
+  virtual ~RequestHandler() = default;
+
+  // ---- what a handler overrides ----
+  virtual Task<void> get();
+  virtual Task<void> head();
+  virtual Task<void> post();
+  virtual Task<void> put();
+  virtual Task<void> patch();
+  virtual Task<void> delete_();
+  virtual Task<void> options();
+  virtual Task<void> prepare();
+  virtual void on_finish() {}
+  virtual bool stream_request_body() const { return false; }
+  virtual Task<void> data_received(std::string_view chunk);
+  // The page send_error() writes (Tornado's default small HTML page).
+  virtual void write_error(int status_code);
+
+  // ---- the response ----
+  void set_status(int status_code, std::string_view reason = {});
+  int get_status() const noexcept { return status_code_; }
+  void set_header(std::string_view name, std::string_view value) { headers_.set(name, value); }
+  void add_header(std::string_view name, std::string_view value) { headers_.add(name, value); }
+  void clear_header(std::string_view name) { headers_.remove(name); }
+  // Buffers body bytes; a JSONObject is serialized and the Content-Type set.
+  void write(std::string_view chunk);
+  void write(const JSONObject& object);
+  // Sends the headers and what is buffered (chunked), then waits for it to leave.
+  Task<void> flush();
+  // Ends the response (buffered body, Content-Length when nothing was flushed).
+  void finish(std::string_view chunk = {});
+  void redirect(std::string_view url, bool permanent = false, std::optional<int> status = std::nullopt);
+  void send_error(int status_code = 500);
+  void clear();
+  bool finished() const noexcept { return finished_; }
+
+  // ---- the request ----
+  HTTPServerRequest& request() noexcept { return *request_; }
+  Application& application() noexcept { return *application_; }
+  // The last value of argument `name` (query string or form); fallback when absent.
+  std::string_view get_argument(std::string_view name, std::string_view fallback) const;
+  // Throws MissingArgumentError (400) when absent.
+  std::string_view get_argument(std::string_view name) const;
+  std::vector<std::string> get_arguments(std::string_view name) const;
+  std::optional<std::string> get_cookie(std::string_view name) const;
+  void set_cookie(std::string_view name, std::string_view value, const CookieOptions& options = {});
+  void clear_cookie(std::string_view name, std::string_view path = "/", std::string_view domain = {});
+  // A `{name}` capture of the route.
+  std::string_view path_arg(std::string_view name) const;
+
+ private:
+  friend class Application;
+  friend class HandlerDelegate;
+
+  void initialize(Application* application, HTTPServerRequest* request, unsigned methods,
+                  std::map<std::string, std::string, std::less<>> path_args);
+  // prepare() and the method (or 405), with errors turned into responses.
+  Task<void> execute();
+  Task<void> begin();     // the method check and prepare()
+  Task<void> run_method();
+  Task<void> call_method();
+  void handle_exception(std::exception_ptr error);
+  void send_head(bool last);
+  void maybe_start_compression();
+  void log_request() const;
+  std::string allow_header() const;
+
+  Application* application_ = nullptr;
+  HTTPServerRequest* request_ = nullptr;
+  unsigned methods_ = 0;
+  std::map<std::string, std::string, std::less<>> path_args_;
+  HTTPHeaders headers_;
+  int status_code_ = 200;
+  std::string reason_;
+  std::string write_buffer_;
+  std::string compressed_;
+  std::unique_ptr<GzipCompressor> compressor_;
+  bool compression_decided_ = false;
+  bool headers_written_ = false;
+  bool finished_ = false;
+  bool prepared_ = false;
+  std::uint64_t bytes_sent_ = 0;
+};
+
+class Application : public HTTPServerConnectionDelegate {
+ public:
+  struct Settings {
+    bool compress_response = false;
+    bool access_log = true;
+    std::string server_header = "whirl";
+    MultipartLimits multipart{};
+  };
+  using Factory = std::function<std::unique_ptr<RequestHandler>()>;
+
+  Application() : Application(Settings{}) {}
+  explicit Application(Settings settings);
+
+  template <typename Handler>
+  void add_handler(std::string_view pattern) {
+    static_assert(std::is_base_of_v<RequestHandler, Handler>);
+    add_handler(pattern, [] { return std::make_unique<Handler>(); }, methods_of<Handler>());
+  }
+  // `methods`: the Method bits the handler implements.
+  void add_handler(std::string_view pattern, Factory factory, unsigned methods);
+
+  const Settings& settings() const noexcept { return settings_; }
+  std::unique_ptr<HTTPMessageDelegate> start_request(HTTP1Connection& connection) override;
+
+  struct Match {
+    const Factory* factory = nullptr;
+    unsigned methods = 0;
+    std::map<std::string, std::string, std::less<>> path_args;
+  };
+  // The first route matching `path` (factory null when none).
+  Match find_handler(std::string_view path) const;
+
+  template <typename Handler>
+  static constexpr unsigned methods_of() {
+    using Base = Task<void> (RequestHandler::*)();
+    unsigned bits = 0;
+    if (!std::is_same_v<decltype(&Handler::get), Base>) bits |= kGet | kHead;
+    if (!std::is_same_v<decltype(&Handler::head), Base>) bits |= kHead | kHeadImplemented;
+    if (!std::is_same_v<decltype(&Handler::post), Base>) bits |= kPost;
+    if (!std::is_same_v<decltype(&Handler::put), Base>) bits |= kPut;
+    if (!std::is_same_v<decltype(&Handler::patch), Base>) bits |= kPatch;
+    if (!std::is_same_v<decltype(&Handler::delete_), Base>) bits |= kDelete;
+    if (!std::is_same_v<decltype(&Handler::options), Base>) bits |= kOptions;
+    return bits;
+  }
+
+ private:
+  struct Segment {
+    std::string literal;  // matched as is when name is empty
+    std::string name;
+    std::optional<std::regex> regex;
+  };
+  struct Route {
+    std::vector<Segment> segments;
+    Factory factory;
+    unsigned methods;
+  };
+  static std::vector<Segment> compile(std::string_view pattern);
+  static bool match(const Route& route, std::string_view path, std::map<std::string, std::string, std::less<>>& args);
+
+  Settings settings_;
+  std::vector<Route> routes_;
+};
+
+// The current time as an IMF-fixdate, formatted at most once a second per thread.
+std::string_view cached_http_date();
+
+}  // namespace whirl
