@@ -91,6 +91,8 @@ Task<bool> HTTP1Connection::read_request(HTTPMessageDelegate& delegate) {
   start_request();
   ReadOutcome outcome = co_await read_head();
   if (outcome != ReadOutcome::kOk) co_return false;
+  // With no body there is nothing left to read: an early response keeps the connection.
+  read_finished_ = parser_.framing() == BodyFraming::kNone;
   prepare_decompression();
   bool delegate_failed = false;
   try {

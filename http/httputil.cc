@@ -1,7 +1,6 @@
 #include "whirl/http/httputil.h"
 
 #include <algorithm>
-#include <cstdint>
 #include <utility>
 
 namespace whirl {
@@ -37,9 +36,8 @@ bool is_ctl(char c) {
 char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return to_lower(x) == to_lower(y);
-         });
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return to_lower(x) == to_lower(y); });
 }
 
 std::string lower(std::string_view s) {
@@ -215,47 +213,48 @@ struct PartHeaders {
 class MultipartParser {
  public:
   MultipartParser(std::string_view boundary, std::string_view body, const MultipartLimits& limits)
-      : delimiter_("--" + std::string(boundary)), body_(body), limits_(limits) {
-    check_boundary(boundary);
-  }
+      : line_delimiter_("\r\n--" + std::string(checked(boundary))), body_(body), limits_(limits) {}
 
   std::vector<FormPart> parse();
 
  private:
-  static void check_boundary(std::string_view boundary);
+  static std::string_view checked(std::string_view boundary);
   bool is_delimiter_at(std::size_t at) const;
   std::size_t find_delimiter(std::size_t from) const;
   std::size_t first_delimiter() const;
   std::optional<FormPart> parse_part(std::string_view part) const;
   PartHeaders parse_part_headers(std::string_view block) const;
   static FormPart form_part(const PartHeaders& headers, std::string_view body);
+  // "--boundary", as it appears at the start of the body.
+  std::string_view delimiter() const { return std::string_view(line_delimiter_).substr(2); }
 
-  const std::string delimiter_;
+  const std::string line_delimiter_;  // "\r\n--boundary", as it appears after a part
   const std::string_view body_;
   const MultipartLimits& limits_;
 };
 
-void MultipartParser::check_boundary(std::string_view boundary) {
+std::string_view MultipartParser::checked(std::string_view boundary) {
   // An empty boundary would make every "--" a delimiter; a long one makes the
   // delimiter search cost grow with it. RFC 2046 allows 1 to 70 bytes.
   if (boundary.empty()) bad_form("empty boundary");
   if (boundary.size() > kMaxBoundarySize) bad_form("boundary longer than 70 bytes");
+  return boundary;
 }
 
 // A delimiter is "--boundary" followed by "\r\n" (a part follows) or "--"
 // (the end). Anything else merely starts like one and is data.
 bool MultipartParser::is_delimiter_at(std::size_t at) const {
   const std::string_view rest = body_.substr(at);
-  if (!rest.starts_with(delimiter_)) return false;
-  const std::string_view after = rest.substr(delimiter_.size());
+  if (!rest.starts_with(delimiter())) return false;
+  const std::string_view after = rest.substr(delimiter().size());
   return after.starts_with("\r\n") || after.starts_with("--");
 }
 
 // The next delimiter that starts a line at or after `from`, i.e. the
 // position of its "--" (the CRLF before it belongs to the delimiter).
 std::size_t MultipartParser::find_delimiter(std::size_t from) const {
-  const std::string pattern = "\r\n" + delimiter_;
-  for (std::size_t at = body_.find(pattern, from); at != std::string_view::npos; at = body_.find(pattern, at + 1)) {
+  for (std::size_t at = body_.find(line_delimiter_, from); at != std::string_view::npos;
+       at = body_.find(line_delimiter_, at + 1)) {
     if (is_delimiter_at(at + 2)) return at + 2;
   }
   return std::string_view::npos;
@@ -274,7 +273,7 @@ std::vector<FormPart> MultipartParser::parse() {
   std::vector<FormPart> parts;
   std::size_t count = 0;
   for (std::size_t at = first_delimiter();;) {
-    const std::size_t after = at + delimiter_.size();
+    const std::size_t after = at + delimiter().size();
     if (body_.substr(after).starts_with("--")) return parts;  // the close delimiter: the rest is epilogue
     // Checked before the part is read, so a flood of parts costs no more
     // than max_parts of them.
@@ -449,14 +448,14 @@ HeaderValue parse_header_value(std::string_view line) {
   return result;
 }
 
-void parse_multipart_form_data(std::string_view boundary, std::string_view body, ArgumentMap& arguments,
-                               FileMap& files, const MultipartLimits& limits) {
+void parse_multipart_form_data(std::string_view boundary, std::string_view body, ArgumentMap& arguments, FileMap& files,
+                               const MultipartLimits& limits) {
   std::vector<FormPart> parts = MultipartParser(boundary, body, limits).parse();
   deliver(parts, arguments, files);
 }
 
-void parse_body_arguments(std::string_view content_type, std::string_view body, ArgumentMap& arguments,
-                          FileMap& files, const MultipartLimits& limits) {
+void parse_body_arguments(std::string_view content_type, std::string_view body, ArgumentMap& arguments, FileMap& files,
+                          const MultipartLimits& limits) {
   const HeaderValue type = parse_header_value(content_type);
   if (iequals(type.value, "application/x-www-form-urlencoded")) {
     parse_query_string(body, arguments);

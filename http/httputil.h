@@ -7,8 +7,10 @@
 //     const HTTPFile& upload = files.at("avatar").front();   // filename, body, content_type
 //
 //     auto cookies = parse_cookie("sid=abc; theme=\"dark\"");  // sid: abc, theme: dark
-//     response.add_header("Set-Cookie",
-//                         format_set_cookie("sid", "abc", {.max_age = 3600, .httponly = true}));
+//     CookieOptions session;
+//     session.max_age = 3600;
+//     session.httponly = true;
+//     format_set_cookie("sid", "abc", session);  // "sid=abc; Path=/; Max-Age=3600; HttpOnly"
 //
 //     char date[29];
 //     format_http_date(std::time(nullptr), date);            // "Sun, 06 Nov 1994 08:49:37 GMT"
@@ -113,16 +115,16 @@ struct MultipartLimits {
 // non-form-data Content-Disposition, a missing name. Tornado 6.5 raises too
 // (earlier versions logged and skipped bad parts): a server that half-reads a
 // form is worse than a 400. On a throw `arguments` and `files` are unchanged.
-void parse_multipart_form_data(std::string_view boundary, std::string_view body, ArgumentMap& arguments,
-                               FileMap& files, const MultipartLimits& limits = {});
+void parse_multipart_form_data(std::string_view boundary, std::string_view body, ArgumentMap& arguments, FileMap& files,
+                               const MultipartLimits& limits = {});
 
 // Tornado's parse_body_arguments, by the Content-Type's media type
 // (case-insensitive): application/x-www-form-urlencoded -> parse_query_string;
 // multipart/form-data -> parse_multipart_form_data with the `boundary`
 // parameter (quotes removed; missing or empty: HTTPInputError). Any other
 // content type is not a form: nothing is parsed and nothing is thrown.
-void parse_body_arguments(std::string_view content_type, std::string_view body, ArgumentMap& arguments,
-                          FileMap& files, const MultipartLimits& limits = {});
+void parse_body_arguments(std::string_view content_type, std::string_view body, ArgumentMap& arguments, FileMap& files,
+                          const MultipartLimits& limits = {});
 
 // Tornado's parse_cookie, lenient like browsers and Django: split on ';',
 // each "name=value" chunk trimmed of whitespace; a chunk without '=' is a
@@ -132,13 +134,13 @@ void parse_body_arguments(std::string_view content_type, std::string_view body, 
 std::map<std::string, std::string, std::less<>> parse_cookie(std::string_view header);
 
 struct CookieOptions {
-  std::string domain;                  // empty: none
+  std::string domain{};                // empty: none
   std::string path = "/";              // empty: none
-  std::optional<std::time_t> expires;  // "Expires=Sun, 06 Nov 1994 08:49:37 GMT"
-  std::optional<long long> max_age;    // "Max-Age=N"
+  std::optional<std::time_t> expires{};// "Expires=Sun, 06 Nov 1994 08:49:37 GMT"
+  std::optional<long long> max_age{};  // "Max-Age=N"
   bool secure = false;
   bool httponly = false;
-  std::string samesite;  // "", "Strict", "Lax" or "None" (any case)
+  std::string samesite{};// "", "Strict", "Lax" or "None" (any case)
 };
 
 // A Set-Cookie header value: "name=value; Domain=d; Path=/; Expires=...;

@@ -1,0 +1,68 @@
+// tests/fuzz/request_parser_fuzz.cc: libFuzzer target for RequestHeadParser.
+//
+// Each input is parsed whole and again fed in growing prefixes (the way
+// bytes trickle in from a socket); both must reach the same verdict, and a
+// completed head must satisfy the framing invariants the server relies on:
+//   - head_size() lies within the input and ends in CRLF CRLF;
+//   - kLength only with a Content-Length header, kChunked only with
+//     Transfer-Encoding and never both;
+//   - an error status is one of 400, 414, 431, 501, 505.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "whirl/http/http1_parser.h"
+
+namespace {
+
+void check(bool invariant) {
+  if (!invariant) __builtin_trap();
+}
+
+using whirl::RequestHeadParser;
+
+RequestHeadParser::Status parse_whole(std::string_view in, RequestHeadParser& parser, whirl::HTTPHeaders& headers) {
+  whirl::RequestStartLine start;
+  return parser.parse(in, start, headers);
+}
+
+RequestHeadParser::Status parse_trickled(std::string_view in, RequestHeadParser& parser) {
+  whirl::RequestStartLine start;
+  whirl::HTTPHeaders headers;
+  auto status = RequestHeadParser::Status::kIncomplete;
+  // Prefixes growing by 1, 2, 3 ... bytes, then the whole input.
+  std::size_t size = 0;
+  for (std::size_t step = 1; size < in.size() && status == RequestHeadParser::Status::kIncomplete; ++step) {
+    size = std::min(in.size(), size + step);
+    status = parser.parse(in.substr(0, size), start, headers);
+  }
+  return status;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  std::string_view in(reinterpret_cast<const char*>(data), size);
+  RequestHeadParser::Limits limits{.max_header_size = 4096, .max_headers = 32, .max_target = 1024};
+  RequestHeadParser whole(limits);
+  RequestHeadParser trickled(limits);
+  whirl::HTTPHeaders headers;
+  auto a = parse_whole(in, whole, headers);
+  auto b = parse_trickled(in, trickled);
+  check(a == b || b == RequestHeadParser::Status::kError);  // a prefix may fail earlier (414)
+  if (a == RequestHeadParser::Status::kComplete && b == a) {
+    check(whole.head_size() == trickled.head_size());
+    check(whole.head_size() <= in.size() && whole.head_size() >= 4);
+    check(in.substr(whole.head_size() - 4, 4) == "\r\n\r\n");
+    bool has_length = headers.contains("Content-Length");
+    bool has_te = headers.contains("Transfer-Encoding");
+    check(!(has_length && has_te));
+    if (whole.framing() == whirl::BodyFraming::kLength) check(has_length);
+    if (whole.framing() == whirl::BodyFraming::kChunked) check(has_te);
+  }
+  if (a == RequestHeadParser::Status::kError) {
+    int s = whole.error_status();
+    check(s == 400 || s == 414 || s == 431 || s == 501 || s == 505);
+  }
+  return 0;
+}

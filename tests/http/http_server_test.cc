@@ -1,0 +1,464 @@
+// Raw-socket conformance tests: bytes in, bytes out, against an HTTPServer
+// running an Application on its own thread.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "whirl/http/gzip.h"
+#include "whirl/http/httpserver.h"
+#include "whirl/http/web.h"
+#include "whirl/runtime/gen.h"
+#include "whirl/testing/http_server_thread.h"
+#include "whirl/testing/log_capture.h"
+
+namespace whirl {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::body_of;
+using testing::LogCapture;
+using testing::RawClient;
+using testing::ServerThread;
+
+class HelloHandler : public RequestHandler {
+ public:
+  Task<void> get() override {
+    write("Hello");
+    co_return;
+  }
+  Task<void> post() override {
+    write(request().body);
+    co_return;
+  }
+};
+
+class PathHandler : public RequestHandler {
+ public:
+  Task<void> get() override {
+    write(path_arg("n"));
+    co_return;
+  }
+};
+
+// Reports the sizes of the body pieces it was given.
+class PiecesHandler : public RequestHandler {
+ public:
+  bool stream_request_body() const override { return true; }
+  Task<void> data_received(std::string_view chunk) override {
+    if (!sizes_.empty()) sizes_ += ",";
+    sizes_ += std::to_string(chunk.size());
+    co_return;
+  }
+  Task<void> post() override {
+    write(sizes_);
+    co_return;
+  }
+
+ private:
+  std::string sizes_;
+};
+
+class IpHandler : public RequestHandler {
+ public:
+  Task<void> get() override {
+    write(request().remote_ip + " " + request().protocol);
+    co_return;
+  }
+};
+
+class BigHandler : public RequestHandler {
+ public:
+  Task<void> get() override {
+    write(std::string(512 * 1024, 'x'));
+    co_return;
+  }
+};
+
+class SlowHandler : public RequestHandler {
+ public:
+  Task<void> get() override {
+    co_await sleep(300ms);
+    write("done");
+  }
+};
+
+class OverrunHandler : public RequestHandler {
+ public:
+  Task<void> get() override {
+    set_header("Content-Length", "3");
+    write("0123456789");
+    co_return;
+  }
+};
+
+struct TestApp {
+  TestApp() {
+    app.add_handler<HelloHandler>("/");
+    app.add_handler<PathHandler>("/p/{n}");
+    app.add_handler<PiecesHandler>("/pieces");
+    app.add_handler<IpHandler>("/ip");
+    app.add_handler<BigHandler>("/big");
+    app.add_handler<SlowHandler>("/slow");
+    app.add_handler<OverrunHandler>("/overrun");
+  }
+  Application app{{.access_log = false}};
+};
+
+std::string status_line(const std::string& response) { return response.substr(0, response.find("\r\n")); }
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// ---- rejected requests ----
+
+struct Rejection {
+  const char* name;
+  std::string request;
+  std::string status;
+};
+
+class RejectedRequests : public ::testing::TestWithParam<Rejection> {};
+
+TEST_P(RejectedRequests, GetTheirStatusThenTheConnectionCloses) {
+  TestApp app;
+  ServerThread server(app.app, {.max_body_size = 1024});
+  RawClient client(server.port());
+  // A smuggled second request follows each bad one: it must never be answered.
+  client.send(GetParam().request + "GET /p/smuggled HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string all = client.read_until_close();
+  EXPECT_EQ(status_line(all), "HTTP/1.1 " + GetParam().status) << all;
+  EXPECT_NE(all.find("Connection: close"), std::string::npos);
+  EXPECT_EQ(count(all, "HTTP/1.1 "), 1u) << all;
+  EXPECT_EQ(all.find("smuggled"), std::string::npos);
+}
+
+const std::string kHost = "Host: x\r\n";
+
+INSTANTIATE_TEST_SUITE_P(
+    Server, RejectedRequests,
+    ::testing::Values(
+        Rejection{"MalformedRequestLine", "GARBAGE\r\n\r\n", "400 Bad Request"},
+        Rejection{"SpaceBeforeColon", "GET / HTTP/1.1\r\nHost : x\r\n\r\n", "400 Bad Request"},
+        Rejection{"ObsFold", "GET / HTTP/1.1\r\n" + kHost + "X: a\r\n b\r\n\r\n", "400 Bad Request"},
+        Rejection{"BareCR", "GET / HTTP/1.1\r\n" + kHost + "X: a\rb\r\n\r\n", "400 Bad Request"},
+        Rejection{"ContentLengthAndChunked",
+                  "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                  "400 Bad Request"},
+        Rejection{"DifferentContentLengths",
+                  "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+                  "400 Bad Request"},
+        Rejection{"UnknownTransferCoding", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: gzip\r\n\r\n",
+                  "501 Not Implemented"},
+        Rejection{"ChunkedNotLast", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked, gzip\r\n\r\n",
+                  "400 Bad Request"},
+        Rejection{"Http2RequestLine", "GET / HTTP/2.0\r\n" + kHost + "\r\n", "505 HTTP Version Not Supported"},
+        Rejection{"MissingHost", "GET / HTTP/1.1\r\n\r\n", "400 Bad Request"},
+        Rejection{"BadChunkSize", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n",
+                  "400 Bad Request"},
+        Rejection{"ChunkWithoutCRLF",
+                  "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+                  "400 Bad Request"},
+        Rejection{"BodyOverMaxBodySize", "POST / HTTP/1.1\r\n" + kHost + "Content-Length: 2000\r\n\r\n",
+                  "413 Content Too Large"},
+        Rejection{"ChunkedOverMaxBodySize",
+                  "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: chunked\r\n\r\n800\r\n" + std::string(2048, 'a') +
+                      "\r\n0\r\n\r\n",
+                  "413 Content Too Large"},
+        Rejection{"HugeHeader", "GET / HTTP/1.1\r\n" + kHost + "X: " + std::string(70000, 'a') + "\r\n\r\n",
+                  "431 Request Header Fields Too Large"},
+        Rejection{"HugeTarget", "GET /" + std::string(10000, 'a') + " HTTP/1.1\r\n" + kHost + "\r\n",
+                  "414 URI Too Long"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+// ---- keep-alive and framing ----
+
+TEST(HTTPServer, PipelinedRequestsAreAnsweredInOrder) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  std::string batch;
+  for (int i = 0; i < 10; ++i) batch += "GET /p/" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n";
+  client.send(batch);
+  for (int i = 0; i < 10; ++i) {
+    std::string response = client.read_response();
+    EXPECT_EQ(status_line(response), "HTTP/1.1 200 OK");
+    EXPECT_EQ(body_of(response), std::to_string(i));
+  }
+}
+
+TEST(HTTPServer, Http10WithoutKeepAliveClosesWithNoConnectionHeader) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("GET / HTTP/1.0\r\n\r\n");
+  std::string all = client.read_until_close();
+  EXPECT_EQ(status_line(all), "HTTP/1.1 200 OK");
+  EXPECT_EQ(all.find("Connection:"), std::string::npos);
+  EXPECT_EQ(body_of(all), "Hello");
+}
+
+TEST(HTTPServer, Http10KeepAliveStaysOpen) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  std::string first = client.read_response();
+  EXPECT_NE(first.find("Connection: Keep-Alive"), std::string::npos) << first;
+  client.send("GET /p/2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(body_of(client.read_response()), "2");
+}
+
+TEST(HTTPServer, ConnectionCloseIsHonouredAndEchoed) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  std::string all = client.read_until_close();
+  EXPECT_NE(all.find("Connection: close"), std::string::npos);
+  EXPECT_EQ(body_of(all), "Hello");
+}
+
+TEST(HTTPServer, ExpectContinueGets100BeforeTheBodyIsSent) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  std::string interim = client.read_response();
+  EXPECT_EQ(interim, "HTTP/1.1 100 (Continue)\r\n\r\n");
+  client.send("hello");
+  EXPECT_EQ(body_of(client.read_response()), "hello");
+}
+
+TEST(HTTPServer, ExpectContinueOnHttp10GetsNo100) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("POST / HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
+  std::string all = client.read_until_close();
+  EXPECT_EQ(status_line(all), "HTTP/1.1 200 OK");
+  EXPECT_EQ(all.find("100"), std::string::npos);
+}
+
+TEST(HTTPServer, HeadHasContentLengthButNoBody) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET /p/after HTTP/1.1\r\nHost: x\r\n\r\n");
+  client.expect_no_body();
+  std::string head = client.read_response();
+  EXPECT_NE(head.find("Content-Length: 5"), std::string::npos);
+  EXPECT_EQ(body_of(head), "");
+  EXPECT_EQ(body_of(client.read_response()), "after");
+}
+
+TEST(HTTPServer, ChunkedRequestBodiesAreDecoded) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n");
+  EXPECT_EQ(body_of(client.read_response()), "abcde");
+}
+
+TEST(HTTPServer, ChunkSizeBoundsTheBodyPiecesTheHandlerSees) {
+  TestApp app;
+  ServerThread server(app.app, {.chunk_size = 16});
+  RawClient client(server.port());
+  client.send("POST /pieces HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n" + std::string(50, 'z'));
+  EXPECT_EQ(body_of(client.read_response()), "16,16,16,2");
+}
+
+TEST(HTTPServer, UnknownPathIs404AndUnimplementedMethodIs405WithAllow) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\nDELETE / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(status_line(client.read_response()), "HTTP/1.1 404 Not Found");
+  std::string not_allowed = client.read_response();
+  EXPECT_EQ(status_line(not_allowed), "HTTP/1.1 405 Method Not Allowed");
+  EXPECT_NE(not_allowed.find("Allow: GET, HEAD, POST\r\n"), std::string::npos) << not_allowed;
+}
+
+TEST(HTTPServer, WritingPastContentLengthClosesTheConnection) {
+  TestApp app;
+  LogCapture logs;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("GET /overrun HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string all = client.read_until_close();
+  EXPECT_LT(body_of(all).size(), 4u);
+  EXPECT_TRUE(logs.contains(log::Level::kError, "more data than Content-Length"));
+}
+
+// ---- peers that go away, timeouts ----
+
+TEST(HTTPServer, AClientClosingMidPipelineOrMidDownloadCausesNoServerError) {
+  TestApp app;
+  LogCapture logs;
+  ServerThread server(app.app);
+  {
+    RawClient client(server.port());
+    client.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /p/1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    char some[1000];
+    ASSERT_GT(::recv(client.fd(), some, sizeof some, 0), 0);
+  }
+  RawClient next(server.port());
+  next.send("GET /p/7 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(body_of(next.read_response()), "7");
+  EXPECT_EQ(logs.count_at_least(log::Level::kError), 0u);
+}
+
+TEST(HTTPServer, IdleConnectionTimeoutClosesAnIdleConnection) {
+  TestApp app;
+  ServerThread server(app.app, {.idle_connection_timeout = 200ms});
+  RawClient client(server.port(), 3000);
+  client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(body_of(client.read_response()), "Hello");
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client.closed_by_server());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST(HTTPServer, BodyTimeoutClosesAStalledUpload) {
+  TestApp app;
+  ServerThread server(app.app, {.body_timeout = 200ms});
+  RawClient client(server.port(), 3000);
+  client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab");
+  auto start = std::chrono::steady_clock::now();
+  std::string all = client.read_until_close();
+  EXPECT_EQ(all, "");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+// ---- request bodies ----
+
+TEST(HTTPServer, GzipRequestBodiesAreInflatedWhenDecompressRequestIsOn) {
+  TestApp app;
+  ServerThread server(app.app, {.decompress_request = true});
+  RawClient client(server.port());
+  std::string body = gzip_compress("plain text body");
+  client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: " + std::to_string(body.size()) +
+              "\r\n\r\n" + body);
+  EXPECT_EQ(body_of(client.read_response()), "plain text body");
+}
+
+TEST(HTTPServer, MaxBodySizeAppliesToTheDecompressedSize) {
+  TestApp app;
+  ServerThread server(app.app, {.decompress_request = true, .max_body_size = 1000});
+  RawClient client(server.port());
+  std::string bomb = gzip_compress(std::string(100000, '0'));
+  ASSERT_LT(bomb.size(), 1000u);
+  client.send("POST / HTTP/1.1\r\nHost: x\r\nContent-Encoding: gzip\r\nContent-Length: " + std::to_string(bomb.size()) +
+              "\r\n\r\n" + bomb);
+  EXPECT_EQ(status_line(client.read_until_close()), "HTTP/1.1 413 Content Too Large");
+}
+
+// ---- xheaders ----
+
+struct XHeaderCase {
+  const char* name;
+  std::string headers;
+  std::string expected;  // "remote_ip protocol"
+};
+
+class XHeaders : public ::testing::TestWithParam<XHeaderCase> {};
+
+TEST_P(XHeaders, SetRemoteIpAndProtocolAndResetPerRequest) {
+  TestApp app;
+  ServerThread server(app.app, {.xheaders = true, .trusted_downstream = {"10.0.0.1"}});
+  RawClient client(server.port());
+  client.send("GET /ip HTTP/1.1\r\nHost: x\r\n" + GetParam().headers + "\r\nGET /ip HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(body_of(client.read_response()), GetParam().expected);
+  EXPECT_EQ(body_of(client.read_response()), "127.0.0.1 http");  // nothing carried over
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Server, XHeaders,
+    ::testing::Values(XHeaderCase{"RealIp", "X-Real-Ip: 4.4.4.4\r\n", "4.4.4.4 http"},
+                      XHeaderCase{"ForwardedForTakesTheLast", "X-Forwarded-For: 1.1.1.1, 2.2.2.2\r\n", "2.2.2.2 http"},
+                      XHeaderCase{"ForwardedForSkipsTrustedDownstream",
+                                  "X-Forwarded-For: 1.1.1.1, 10.0.0.1\r\n", "1.1.1.1 http"},
+                      XHeaderCase{"RealIpWinsOverForwardedFor",
+                                  "X-Forwarded-For: 1.1.1.1\r\nX-Real-Ip: 3.3.3.3\r\n", "3.3.3.3 http"},
+                      XHeaderCase{"InvalidIpIsIgnored", "X-Real-Ip: not-an-ip\r\n", "127.0.0.1 http"},
+                      XHeaderCase{"Ipv6RealIp", "X-Real-Ip: 2001:db8::1\r\n", "2001:db8::1 http"},
+                      XHeaderCase{"ForwardedProto", "X-Forwarded-Proto: https\r\n", "127.0.0.1 https"},
+                      XHeaderCase{"ForwardedProtoLastOfList", "X-Forwarded-Proto: http, https\r\n", "127.0.0.1 https"},
+                      XHeaderCase{"SchemeWinsOverForwardedProto",
+                                  "X-Scheme: http\r\nX-Forwarded-Proto: https\r\n", "127.0.0.1 http"},
+                      XHeaderCase{"UnknownSchemeIsIgnored", "X-Scheme: ftp\r\n", "127.0.0.1 http"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(HTTPServer, WithoutXheadersProxyHeadersAreIgnored) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("GET /ip HTTP/1.1\r\nHost: x\r\nX-Real-Ip: 4.4.4.4\r\nX-Scheme: https\r\n\r\n");
+  EXPECT_EQ(body_of(client.read_response()), "127.0.0.1 http");
+}
+
+// ---- unix sockets, callbacks, shutdown ----
+
+TEST(HTTPServer, ServesUnixSocketsWithRemoteIpZero) {
+  TestApp app;
+  // /tmp, not TempDir(): a unix socket path must fit in 108 bytes.
+  std::string path = "/tmp/whirl-http-" + std::to_string(::getpid()) + ".sock";
+  ::unlink(path.c_str());
+  ServerThread server([&app] { return std::make_unique<HTTPServer>(app.app); }, path);
+  RawClient client(path);
+  client.send("GET /ip HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(body_of(client.read_response()), "0.0.0.0 http");
+  ::unlink(path.c_str());
+}
+
+TEST(HTTPServer, ACallbackServerGetsTheBufferedBodyAndParsedArguments) {
+  ServerThread server([] {
+    return std::make_unique<HTTPServer>([](HTTPServerRequest& request) -> Task<void> {
+      std::string body = request.method + " " + request.path + " a=" +
+                         std::string(request.get_argument("a").value_or("-")) +
+                         " b=" + std::string(request.get_argument("b").value_or("-"));
+      HTTPHeaders headers{{"Content-Length", std::to_string(body.size())}};
+      request.connection->write_headers({"HTTP/1.1", 200, "OK"}, headers, body);
+      request.connection->finish();
+      co_return;
+    });
+  });
+  RawClient client(server.port());
+  client.send(
+      "POST /form?a=1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+      "Content-Length: 7\r\n\r\nb=two+2");
+  EXPECT_EQ(body_of(client.read_response()), "POST /form a=1 b=two 2");
+}
+
+TEST(HTTPServer, CloseAllConnectionsClosesIdleOnesAndFinishesRequestsInFlight) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient idle(server.port());
+  idle.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(body_of(idle.read_response()), "Hello");
+  RawClient busy(server.port());
+  busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::this_thread::sleep_for(50ms);  // the slow request is in flight
+  bool drained = false;
+  server.loop().add_callback([&] {
+    server.server().stop();
+    server.loop().spawn([](HTTPServer& s, bool& done) -> Task<void> {
+      co_await s.close_all_connections();
+      done = true;
+    }(server.server(), drained));
+  });
+  EXPECT_TRUE(idle.closed_by_server());
+  std::string answer = busy.read_until_close();
+  EXPECT_EQ(body_of(answer), "done");
+  std::this_thread::sleep_for(50ms);
+  bool done = false;
+  server.loop().add_callback([&] { done = drained; });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(done);
+}
+
+}  // namespace
+}  // namespace whirl
