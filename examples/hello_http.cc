@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
     return true;
   });
 
-  whirl::Application app({.access_log = access_log});
+  whirl::Application app({.compress_response = true, .access_log = access_log});
   app.add_handler<MainHandler>("/");
   app.add_handler<EchoHandler>("/echo");
   app.add_handler<CookieHandler>("/cookie");
