@@ -160,15 +160,6 @@ int main(int argc, char** argv) {
   if (flags.unix_path.empty()) server.start(flags.processes);
 
   whirl::IOLoop& loop = whirl::IOLoop::current();
-  bool draining = false;
-  auto on_signal = [&] {
-    if (draining) return;
-    draining = true;
-    whirl::log::gen().info("signal received, draining {} connections", server.http_connections());
-    loop.spawn(drain(&server, &loop));
-  };
-  loop.add_signal_handler(SIGINT, on_signal);
-  loop.add_signal_handler(SIGTERM, on_signal);
-  loop.run();
+  examples::run_until_drained(loop, [&] { return drain(&server, &loop); });
   return 0;
 }

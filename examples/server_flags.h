@@ -1,13 +1,15 @@
-// Command-line flags shared by the example servers:
+// Command-line flags and the signal-driven shutdown shared by the example servers:
 //
 //     --port N [--address A] [--processes N] [--unix PATH] [--tls-cert FILE --tls-key FILE]
 //
 //     ServerFlags flags = ServerFlags::parse(argc, argv, "hello_http", "[--no-access-log]",
-//                                            [&](std::string_view arg) { return arg == "--no-access-log" && (quiet = true); });
+//                                            [&](std::string_view arg) { return arg == "--no-access-log" && (quiet =
+//                                            true); });
 #pragma once
 
 #include <fmt/core.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <functional>
 #include <optional>
@@ -15,6 +17,9 @@
 #include <string_view>
 
 #include "whirl/net/ssl_options.h"
+#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/log.h"
+#include "whirl/runtime/task.h"
 
 namespace examples {
 
@@ -77,5 +82,20 @@ struct ServerFlags {
     return flags;
   }
 };
+
+// Runs the loop until `drain` stops it; the first SIGINT or SIGTERM starts
+// `drain` (later ones are ignored, so a second Ctrl-C does not cut it short).
+inline void run_until_drained(whirl::IOLoop& loop, std::function<whirl::Task<void>()> drain) {
+  bool draining = false;
+  auto on_signal = [&] {
+    if (draining) return;
+    draining = true;
+    whirl::log::gen().info("signal received, draining connections");
+    loop.spawn(drain());
+  };
+  loop.add_signal_handler(SIGINT, on_signal);
+  loop.add_signal_handler(SIGTERM, on_signal);
+  loop.run();
+}
 
 }  // namespace examples

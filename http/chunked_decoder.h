@@ -33,7 +33,7 @@ namespace whirl {
 class ChunkedDecoder {
  public:
   struct Limits {
-    std::size_t max_line = 4096;             // a chunk-size line with its extensions
+    std::size_t max_line = 4096;  // a chunk-size line with its extensions
     std::size_t max_trailer_size = 64 * 1024;
     std::size_t max_trailers = 100;
   };

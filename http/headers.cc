@@ -11,8 +11,21 @@ namespace {
 constexpr bool is_tchar(unsigned char c) noexcept {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -68,8 +81,8 @@ void HTTPHeaders::add(std::string_view name, std::string_view value) {
   storage_.append(name);
   std::uint32_t value_offset = checked_offset(storage_.size());
   storage_.append(value);
-  entries_.push_back({name_offset, static_cast<std::uint32_t>(name.size()), value_offset,
-                      static_cast<std::uint32_t>(value.size())});
+  entries_.push_back(
+      {name_offset, static_cast<std::uint32_t>(name.size()), value_offset, static_cast<std::uint32_t>(value.size())});
 }
 
 void HTTPHeaders::set(std::string_view name, std::string_view value) {

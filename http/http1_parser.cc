@@ -37,8 +37,25 @@ bool is_valid_host(std::string_view host) noexcept {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(static_cast<char>(c));
     if (!ok) {
       switch (c) {
-        case '-': case '.': case '_': case '~': case '%': case '!': case '$': case '&': case '\'':
-        case '(': case ')': case '*': case '+': case ',': case ';': case '=': case ':': case '[': case ']':
+        case '-':
+        case '.':
+        case '_':
+        case '~':
+        case '%':
+        case '!':
+        case '$':
+        case '&':
+        case '\'':
+        case '(':
+        case ')':
+        case '*':
+        case '+':
+        case ',':
+        case ';':
+        case '=':
+        case ':':
+        case '[':
+        case ']':
           ok = true;
           break;
         default:

@@ -31,47 +31,82 @@ bool list_contains(std::string_view list, std::string_view token) noexcept {
 
 std::string_view http_reason(int code) noexcept {
   switch (code) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 417: return "Expectation Failed";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 417:
+      return "Expectation Failed";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 
 HTTP1Connection::HTTP1Connection(IOStream& stream, HTTP1ConnectionParameters params)
     : stream_(stream),
       params_(params),
-      parser_(RequestHeadParser::Limits{.max_header_size = params.max_header_size, .max_headers = params.max_headers}) {}
+      parser_(RequestHeadParser::Limits{.max_header_size = params.max_header_size, .max_headers = params.max_headers}) {
+}
 
 HTTP1Connection::~HTTP1Connection() = default;
 
@@ -321,12 +356,11 @@ IOStream::WriteAwaiter HTTP1Connection::write_headers(const ResponseStartLine& s
   headers_written_ = true;
   response_code_ = start_line.code;
   bool is_head = start_line_.method == "HEAD";
-  bool bodiless_status = start_line.code == 204 || start_line.code == 304 ||
-                         (start_line.code >= 100 && start_line.code < 200);
+  bool bodiless_status =
+      start_line.code == 204 || start_line.code == 304 || (start_line.code >= 100 && start_line.code < 200);
   no_body_ = is_head || bodiless_status;
   bool has_length = headers.contains("Content-Length");
-  chunking_output_ =
-      start_line_.http11() && !no_body_ && !has_length && !headers.contains("Transfer-Encoding");
+  chunking_output_ = start_line_.http11() && !no_body_ && !has_length && !headers.contains("Transfer-Encoding");
   if (has_length && !no_body_) {
     std::uint64_t length = 0;
     if (!parse_decimal(headers.get("Content-Length"), length)) {

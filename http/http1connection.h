@@ -92,7 +92,7 @@ class HTTPMessageDelegate {
 // Who is on the other end, as the server saw it (Tornado's
 // _HTTPRequestContext); HTTPServerRequest applies xheaders on top.
 struct HTTPRequestContext {
-  std::string remote_ip;        // "0.0.0.0" for unix sockets
+  std::string remote_ip;  // "0.0.0.0" for unix sockets
   std::string protocol = "http";
   bool xheaders = false;
   std::vector<std::string> trusted_downstream;

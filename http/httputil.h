@@ -134,13 +134,13 @@ void parse_body_arguments(std::string_view content_type, std::string_view body, 
 std::map<std::string, std::string, std::less<>> parse_cookie(std::string_view header);
 
 struct CookieOptions {
-  std::string domain{};                // empty: none
-  std::string path = "/";              // empty: none
-  std::optional<std::time_t> expires{};// "Expires=Sun, 06 Nov 1994 08:49:37 GMT"
-  std::optional<long long> max_age{};  // "Max-Age=N"
+  std::string domain{};                  // empty: none
+  std::string path = "/";                // empty: none
+  std::optional<std::time_t> expires{};  // "Expires=Sun, 06 Nov 1994 08:49:37 GMT"
+  std::optional<long long> max_age{};    // "Max-Age=N"
   bool secure = false;
   bool httponly = false;
-  std::string samesite{};// "", "Strict", "Lax" or "None" (any case)
+  std::string samesite{};  // "", "Strict", "Lax" or "None" (any case)
 };
 
 // A Set-Cookie header value: "name=value; Domain=d; Path=/; Expires=...;

@@ -23,7 +23,7 @@ bool compressible_type(std::string_view content_type) {
 
 unsigned method_bit(std::string_view method) noexcept {
   static constexpr std::pair<std::string_view, unsigned> kBits[] = {
-      {"GET", kGet}, {"HEAD", kHead}, {"POST", kPost}, {"PUT", kPut},
+      {"GET", kGet},     {"HEAD", kHead},     {"POST", kPost},      {"PUT", kPut},
       {"PATCH", kPatch}, {"DELETE", kDelete}, {"OPTIONS", kOptions}};
   for (auto [name, bit] : kBits) {
     if (name == method) return bit;
@@ -44,13 +44,25 @@ void append_json_string(std::string& out, std::string_view s) {
   out.push_back('"');
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       // "</" is escaped as Tornado's json_encode does, so JSON is safe inside <script>.
-      case '/': out += (!out.empty() && out.back() == '<') ? "\\/" : "/"; break;
+      case '/':
+        out += (!out.empty() && out.back() == '<') ? "\\/" : "/";
+        break;
       default:
         if (c < 0x20) {
           fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
@@ -244,8 +256,8 @@ void RequestHandler::send_error(int status_code) {
 
 std::string RequestHandler::allow_header() const {
   static constexpr std::pair<unsigned, const char*> kNames[] = {
-      {kGet, "GET"}, {kHead, "HEAD"}, {kPost, "POST"}, {kPut, "PUT"}, {kPatch, "PATCH"}, {kDelete, "DELETE"},
-      {kOptions, "OPTIONS"}};
+      {kGet, "GET"},     {kHead, "HEAD"},     {kPost, "POST"},      {kPut, "PUT"},
+      {kPatch, "PATCH"}, {kDelete, "DELETE"}, {kOptions, "OPTIONS"}};
   std::string allow;
   for (auto [bit, name] : kNames) {
     if ((methods_ & bit) == 0) continue;
@@ -311,7 +323,9 @@ Task<void> RequestHandler::call_method() {
   unsigned bit = method_bit(request_->method);
   if ((methods_ & bit) == 0) throw HTTPError(405);
   switch (bit) {
-    case kGet: co_await get(); break;
+    case kGet:
+      co_await get();
+      break;
     case kHead:
       // Without a head() of its own, HEAD runs get(); the connection drops the body.
       if ((methods_ & kHeadImplemented) != 0) {
@@ -320,12 +334,23 @@ Task<void> RequestHandler::call_method() {
         co_await get();
       }
       break;
-    case kPost: co_await post(); break;
-    case kPut: co_await put(); break;
-    case kPatch: co_await patch(); break;
-    case kDelete: co_await delete_(); break;
-    case kOptions: co_await options(); break;
-    default: throw HTTPError(405);
+    case kPost:
+      co_await post();
+      break;
+    case kPut:
+      co_await put();
+      break;
+    case kPatch:
+      co_await patch();
+      break;
+    case kDelete:
+      co_await delete_();
+      break;
+    case kOptions:
+      co_await options();
+      break;
+    default:
+      throw HTTPError(405);
   }
 }
 
@@ -376,7 +401,6 @@ void RequestHandler::log_request() const {
   access.write(level, fmt::format("{} {} {} ({}) {}B {:.2f}ms", status, request_->method, request_->uri,
                                   request_->remote_ip, bytes_sent_, request_->request_time() * 1000.0));
 }
-
 
 // ---------------------------------------------------------------- Application
 

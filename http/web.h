@@ -169,7 +169,7 @@ class RequestHandler {
                   std::map<std::string, std::string, std::less<>> path_args);
   // prepare() and the method (or 405), with errors turned into responses.
   Task<void> execute();
-  Task<void> begin();     // the method check and prepare()
+  Task<void> begin();  // the method check and prepare()
   Task<void> run_method();
   Task<void> call_method();
   void handle_exception(std::exception_ptr error);
@@ -211,7 +211,8 @@ class Application : public HTTPServerConnectionDelegate {
   template <typename Handler>
   void add_handler(std::string_view pattern) {
     static_assert(std::is_base_of_v<RequestHandler, Handler>);
-    add_handler(pattern, [] { return std::make_unique<Handler>(); }, methods_of<Handler>());
+    add_handler(
+        pattern, [] { return std::make_unique<Handler>(); }, methods_of<Handler>());
   }
   // `methods`: the Method bits the handler implements.
   void add_handler(std::string_view pattern, Factory factory, unsigned methods);

@@ -88,8 +88,8 @@ INSTANTIATE_TEST_SUITE_P(
         Rejected{"GzipTransferCoding", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: gzip\r\n\r\n", 501},
         Rejected{"GzipThenChunked", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: gzip, chunked\r\n\r\n", 501},
         Rejected{"IdentityTransferCoding", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: identity\r\n\r\n", 501},
-        Rejected{"EmptyTransferCodingElement",
-                 "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: ,chunked\r\n\r\n", 400},
+        Rejected{"EmptyTransferCodingElement", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: ,chunked\r\n\r\n",
+                 400},
         Rejected{"GarbageTransferCoding", "POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: \"chunked\"\r\n\r\n",
                  400},
         Rejected{"TransferEncodingInHttp10", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
@@ -112,7 +112,8 @@ TEST(RequestHeadParser, ASimpleRequestParsesInPlace) {
   EXPECT_EQ(p.headers.get("host"), "example.com");
   EXPECT_EQ(p.headers.get("X-Empty", "absent"), "");
   EXPECT_EQ(p.headers.get("X-Pad"), "v");
-  EXPECT_EQ(p.parser.head_size(), std::string("GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nX-Empty:\r\nX-Pad:  v  \r\n\r\n").size());
+  EXPECT_EQ(p.parser.head_size(),
+            std::string("GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nX-Empty:\r\nX-Pad:  v  \r\n\r\n").size());
   EXPECT_EQ(p.parser.framing(), BodyFraming::kNone);
 }
 
@@ -215,7 +216,8 @@ TEST(ChunkedDecoder, ChunksExtensionsAndTrailersDecode) {
   Decoded d = decode_all("5;name=val;q=\"a b\"\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT");
   EXPECT_EQ(d.result, ChunkedDecoder::Result::kDone) << d.reason;
   EXPECT_EQ(d.body, "hello world");
-  EXPECT_EQ(d.consumed, std::string("5;name=val;q=\"a b\"\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n").size());
+  EXPECT_EQ(d.consumed,
+            std::string("5;name=val;q=\"a b\"\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n").size());
 }
 
 TEST(ChunkedDecoder, InputSplitAtEveryByteGivesTheSameBody) {
@@ -248,24 +250,24 @@ TEST_P(RejectedChunks, FailTheBody) {
   EXPECT_EQ(d.result, ChunkedDecoder::Result::kError) << GetParam().first;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Strictness, RejectedChunks,
-    testing::Values(std::pair{"SignedSize", std::string("+5\r\nhello\r\n0\r\n\r\n")},
-                    std::pair{"NegativeSize", std::string("-5\r\nhello\r\n0\r\n\r\n")},
-                    std::pair{"HexPrefix", std::string("0x5\r\nhello\r\n0\r\n\r\n")},
-                    std::pair{"SpaceAfterSize", std::string("5 \r\nhello\r\n0\r\n\r\n")},
-                    std::pair{"SpaceBeforeExtension", std::string("5 ;a=b\r\nhello\r\n0\r\n\r\n")},
-                    std::pair{"LeadingSpace", std::string(" 5\r\nhello\r\n0\r\n\r\n")},
-                    std::pair{"OverflowingSize", std::string("10000000000000000\r\n")},
-                    std::pair{"EmptySize", std::string("\r\nhello\r\n")},
-                    std::pair{"NoCRLFAfterData", std::string("5\r\nhelloXX0\r\n\r\n")},
-                    std::pair{"BareLFAfterSize", std::string("5\nhello\r\n0\r\n\r\n")},
-                    std::pair{"BareLFAfterData", std::string("5\r\nhello\n0\r\n\r\n")},
-                    std::pair{"BadExtensionName", std::string("5;a b\r\nhello\r\n0\r\n\r\n")},
-                    std::pair{"UnterminatedQuotedExtension", std::string("5;a=\"x\r\nhello\r\n0\r\n\r\n")},
-                    std::pair{"BadTrailer", std::string("0\r\nNo colon here\r\n\r\n")},
-                    std::pair{"FoldedTrailer", std::string("0\r\nX: a\r\n b\r\n\r\n")}),
-    [](const auto& info) { return std::string(info.param.first); });
+INSTANTIATE_TEST_SUITE_P(Strictness, RejectedChunks,
+                         testing::Values(std::pair{"SignedSize", std::string("+5\r\nhello\r\n0\r\n\r\n")},
+                                         std::pair{"NegativeSize", std::string("-5\r\nhello\r\n0\r\n\r\n")},
+                                         std::pair{"HexPrefix", std::string("0x5\r\nhello\r\n0\r\n\r\n")},
+                                         std::pair{"SpaceAfterSize", std::string("5 \r\nhello\r\n0\r\n\r\n")},
+                                         std::pair{"SpaceBeforeExtension", std::string("5 ;a=b\r\nhello\r\n0\r\n\r\n")},
+                                         std::pair{"LeadingSpace", std::string(" 5\r\nhello\r\n0\r\n\r\n")},
+                                         std::pair{"OverflowingSize", std::string("10000000000000000\r\n")},
+                                         std::pair{"EmptySize", std::string("\r\nhello\r\n")},
+                                         std::pair{"NoCRLFAfterData", std::string("5\r\nhelloXX0\r\n\r\n")},
+                                         std::pair{"BareLFAfterSize", std::string("5\nhello\r\n0\r\n\r\n")},
+                                         std::pair{"BareLFAfterData", std::string("5\r\nhello\n0\r\n\r\n")},
+                                         std::pair{"BadExtensionName", std::string("5;a b\r\nhello\r\n0\r\n\r\n")},
+                                         std::pair{"UnterminatedQuotedExtension",
+                                                   std::string("5;a=\"x\r\nhello\r\n0\r\n\r\n")},
+                                         std::pair{"BadTrailer", std::string("0\r\nNo colon here\r\n\r\n")},
+                                         std::pair{"FoldedTrailer", std::string("0\r\nX: a\r\n b\r\n\r\n")}),
+                         [](const auto& info) { return std::string(info.param.first); });
 
 TEST(ChunkedDecoder, AnEndlessChunkLineFailsAtItsLimit) {
   ChunkedDecoder decoder({.max_line = 64});

@@ -259,7 +259,8 @@ TEST(HTTPServer, ChunkedRequestBodiesAreDecoded) {
   TestApp app;
   ServerThread server(app.app);
   RawClient client(server.port());
-  client.send("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n");
+  client.send(
+      "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n");
   EXPECT_EQ(body_of(client.read_response()), "abcde");
 }
 
@@ -301,7 +302,8 @@ TEST(HTTPServer, AClientClosingMidPipelineOrMidDownloadCausesNoServerError) {
   ServerThread server(app.app);
   {
     RawClient client(server.port());
-    client.send("GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /p/1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    client.send(
+        "GET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\nGET /p/1 HTTP/1.1\r\nHost: x\r\n\r\n");
     char some[1000];
     ASSERT_GT(::recv(client.fd(), some, sizeof some, 0), 0);
   }
@@ -377,19 +379,17 @@ TEST_P(XHeaders, SetRemoteIpAndProtocolAndResetPerRequest) {
 
 INSTANTIATE_TEST_SUITE_P(
     Server, XHeaders,
-    ::testing::Values(XHeaderCase{"RealIp", "X-Real-Ip: 4.4.4.4\r\n", "4.4.4.4 http"},
-                      XHeaderCase{"ForwardedForTakesTheLast", "X-Forwarded-For: 1.1.1.1, 2.2.2.2\r\n", "2.2.2.2 http"},
-                      XHeaderCase{"ForwardedForSkipsTrustedDownstream",
-                                  "X-Forwarded-For: 1.1.1.1, 10.0.0.1\r\n", "1.1.1.1 http"},
-                      XHeaderCase{"RealIpWinsOverForwardedFor",
-                                  "X-Forwarded-For: 1.1.1.1\r\nX-Real-Ip: 3.3.3.3\r\n", "3.3.3.3 http"},
-                      XHeaderCase{"InvalidIpIsIgnored", "X-Real-Ip: not-an-ip\r\n", "127.0.0.1 http"},
-                      XHeaderCase{"Ipv6RealIp", "X-Real-Ip: 2001:db8::1\r\n", "2001:db8::1 http"},
-                      XHeaderCase{"ForwardedProto", "X-Forwarded-Proto: https\r\n", "127.0.0.1 https"},
-                      XHeaderCase{"ForwardedProtoLastOfList", "X-Forwarded-Proto: http, https\r\n", "127.0.0.1 https"},
-                      XHeaderCase{"SchemeWinsOverForwardedProto",
-                                  "X-Scheme: http\r\nX-Forwarded-Proto: https\r\n", "127.0.0.1 http"},
-                      XHeaderCase{"UnknownSchemeIsIgnored", "X-Scheme: ftp\r\n", "127.0.0.1 http"}),
+    ::testing::Values(
+        XHeaderCase{"RealIp", "X-Real-Ip: 4.4.4.4\r\n", "4.4.4.4 http"},
+        XHeaderCase{"ForwardedForTakesTheLast", "X-Forwarded-For: 1.1.1.1, 2.2.2.2\r\n", "2.2.2.2 http"},
+        XHeaderCase{"ForwardedForSkipsTrustedDownstream", "X-Forwarded-For: 1.1.1.1, 10.0.0.1\r\n", "1.1.1.1 http"},
+        XHeaderCase{"RealIpWinsOverForwardedFor", "X-Forwarded-For: 1.1.1.1\r\nX-Real-Ip: 3.3.3.3\r\n", "3.3.3.3 http"},
+        XHeaderCase{"InvalidIpIsIgnored", "X-Real-Ip: not-an-ip\r\n", "127.0.0.1 http"},
+        XHeaderCase{"Ipv6RealIp", "X-Real-Ip: 2001:db8::1\r\n", "2001:db8::1 http"},
+        XHeaderCase{"ForwardedProto", "X-Forwarded-Proto: https\r\n", "127.0.0.1 https"},
+        XHeaderCase{"ForwardedProtoLastOfList", "X-Forwarded-Proto: http, https\r\n", "127.0.0.1 https"},
+        XHeaderCase{"SchemeWinsOverForwardedProto", "X-Scheme: http\r\nX-Forwarded-Proto: https\r\n", "127.0.0.1 http"},
+        XHeaderCase{"UnknownSchemeIsIgnored", "X-Scheme: ftp\r\n", "127.0.0.1 http"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(HTTPServer, WithoutXheadersProxyHeadersAreIgnored) {
@@ -417,8 +417,8 @@ TEST(HTTPServer, ServesUnixSocketsWithRemoteIpZero) {
 TEST(HTTPServer, ACallbackServerGetsTheBufferedBodyAndParsedArguments) {
   ServerThread server([] {
     return std::make_unique<HTTPServer>([](HTTPServerRequest& request) -> Task<void> {
-      std::string body = request.method + " " + request.path + " a=" +
-                         std::string(request.get_argument("a").value_or("-")) +
+      std::string body = request.method + " " + request.path +
+                         " a=" + std::string(request.get_argument("a").value_or("-")) +
                          " b=" + std::string(request.get_argument("b").value_or("-"));
       HTTPHeaders headers{{"Content-Length", std::to_string(body.size())}};
       request.connection->write_headers({"HTTP/1.1", 200, "OK"}, headers, body);
