@@ -56,6 +56,65 @@ TEST(IOStream, ReadUntilAndReadBytesSplitTheStream) {
   });
 }
 
+TEST(IOStream, WaitForBytesLeavesTheDataInPlaceForPeekAndConsume) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send("GET / HTTP/1.1\r\n");
+    std::size_t have = co_await pair.stream->wait_for_bytes(5);
+    EXPECT_GE(have, 5u);
+    std::string_view view = pair.stream->peek_buffer();
+    EXPECT_EQ(view.substr(0, 4), "GET ");
+    pair.stream->consume_buffer(4);
+    std::string rest = co_await pair.stream->read_until("\r\n");
+    EXPECT_EQ(rest, "/ HTTP/1.1\r\n");
+  });
+}
+
+TEST(IOStream, WaitForBytesFailsWhenThePeerClosesShortButKeepsWhatCame) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send("abc");
+    pair.peer = Socket();
+    bool failed = false;
+    try {
+      co_await pair.stream->wait_for_bytes(10);
+    } catch (const StreamClosedError&) {
+      failed = true;
+    }
+    EXPECT_TRUE(failed);
+    EXPECT_EQ(pair.stream->peek_buffer(), "abc");
+  });
+}
+
+TEST(IOStream, HeldWritesStayQueuedUntilTheHoldLifts) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.stream->hold_flush(true);
+    pair.stream->write("one ");
+    co_await moment();
+    co_await moment();
+    char buffer[64];
+    ssize_t early = ::recv(pair.peer.native_handle(), buffer, sizeof buffer, MSG_DONTWAIT);
+    EXPECT_EQ(early, -1);  // nothing has left while held
+    pair.stream->write("two");
+    pair.stream->hold_flush(false);
+    co_await pair.stream->write("");
+    ssize_t n = ::recv(pair.peer.native_handle(), buffer, sizeof buffer, 0);
+    EXPECT_EQ(std::string(buffer, n > 0 ? static_cast<std::size_t>(n) : 0), "one two");
+  });
+}
+
+TEST(IOStream, AWriterWaitingOnAHeldStreamLiftsTheHold) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.stream->hold_flush(true);
+    co_await pair.stream->write("x");  // would never complete if the hold stayed
+    char c = 0;
+    EXPECT_EQ(::recv(pair.peer.native_handle(), &c, 1, 0), 1);
+    EXPECT_EQ(c, 'x');
+  });
+}
+
 TEST(IOStream, ReadBytesZeroReturnsEmptyAtOnce) {
   run([]() -> Task<void> {
     Pair pair;
