@@ -2,7 +2,9 @@
 // running an Application on its own thread.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "whirl/http/gzip.h"
@@ -442,10 +444,11 @@ TEST(HTTPServer, CloseAllConnectionsClosesIdleOnesAndFinishesRequestsInFlight) {
   RawClient busy(server.port());
   busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
   std::this_thread::sleep_for(50ms);  // the slow request is in flight
-  bool drained = false;
+  // Set on the loop thread, read here: atomic so the hand-over is ordered.
+  std::atomic<bool> drained{false};
   server.loop().add_callback([&] {
     server.server().stop();
-    server.loop().spawn([](HTTPServer& s, bool& done) -> Task<void> {
+    server.loop().spawn([](HTTPServer& s, std::atomic<bool>& done) -> Task<void> {
       co_await s.close_all_connections();
       done = true;
     }(server.server(), drained));
@@ -453,11 +456,8 @@ TEST(HTTPServer, CloseAllConnectionsClosesIdleOnesAndFinishesRequestsInFlight) {
   EXPECT_TRUE(idle.closed_by_server());
   std::string answer = busy.read_until_close();
   EXPECT_EQ(body_of(answer), "done");
-  std::this_thread::sleep_for(50ms);
-  bool done = false;
-  server.loop().add_callback([&] { done = drained; });
-  std::this_thread::sleep_for(50ms);
-  EXPECT_TRUE(done);
+  for (int i = 0; i < 100 && !drained; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(drained);
 }
 
 }  // namespace
