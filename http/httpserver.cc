@@ -83,7 +83,9 @@ HTTPServer::HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions
   drained_.set();
 }
 
-HTTPServer::~HTTPServer() = default;
+// The connection frames hold registrations in connections_: end them while
+// it still exists (~TCPServer would run after it is gone).
+HTTPServer::~HTTPServer() { abort_connections(); }
 
 HTTP1ConnectionParameters HTTPServer::connection_parameters() const {
   HTTP1ConnectionParameters params;

@@ -13,9 +13,12 @@ TCPServer::TCPServer(Options options) : options_(std::move(options)) {
   if (options_.ssl_options) ssl_context_ = SSLContext::create(*options_.ssl_options, /*server_side=*/true);
 }
 
-TCPServer::~TCPServer() {
+TCPServer::~TCPServer() { abort_connections(); }
+
+void TCPServer::abort_connections() noexcept {
   stop();
   for (const SpawnHandle& connection : connections_) connection.abort();
+  connections_.clear();
 }
 
 void TCPServer::listen(int port, const std::string& address, int family, int backlog, bool reuse_port) {

@@ -87,6 +87,10 @@ class TCPServer {
 
  protected:
   virtual Task<void> handle_stream(IOStream& stream, SocketAddress address) = 0;
+  // Stops accepting and destroys every connection's task now. A subclass
+  // whose handle_stream frames refer to its own members calls this from its
+  // destructor, before those members go.
+  void abort_connections() noexcept;
 
  private:
   void on_connection(Socket connection, SocketAddress address);

@@ -48,6 +48,10 @@ class ServerThread {
       ready_.notify_all();
       loop.run();
       server.reset();
+      // The loop (and its wake-up eventfd) must outlive the add_callback
+      // call that stopped it, which may still be writing on the test thread.
+      std::unique_lock lock(mutex_);
+      ready_.wait(lock, [this] { return stop_sent_; });
     });
     std::unique_lock lock(mutex_);
     ready_.wait(lock, [this] { return loop_ != nullptr; });
@@ -56,6 +60,11 @@ class ServerThread {
       : ServerThread([&app, options] { return std::make_unique<HTTPServer>(app, options); }) {}
   ~ServerThread() {
     loop_->add_callback([loop = loop_] { loop->stop(); });
+    {
+      std::lock_guard lock(mutex_);
+      stop_sent_ = true;
+    }
+    ready_.notify_all();
     thread_.join();
   }
   int port() const { return port_; }
@@ -69,6 +78,7 @@ class ServerThread {
   IOLoop* loop_ = nullptr;
   HTTPServer* server_ = nullptr;
   int port_ = 0;
+  bool stop_sent_ = false;
 };
 
 class RawClient {
