@@ -7,8 +7,30 @@ namespace whirl {
 
 namespace {
 
-// RFC 9110 5.6.2 tchar.
-constexpr bool is_tchar(unsigned char c) noexcept {
+constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+constexpr char upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; }
+
+void check_field(std::string_view name, std::string_view value) {
+  if (!HTTPHeaders::is_token(name)) {
+    throw std::invalid_argument("HTTPHeaders: invalid header name: " + std::string(name));
+  }
+  // A CR or LF would end the field early and let the rest be read as a new
+  // header (response splitting); NUL is refused by every strict peer.
+  for (char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') {
+      throw std::invalid_argument("HTTPHeaders: CR, LF or NUL in the value of " + std::string(name));
+    }
+  }
+}
+
+std::uint32_t checked_offset(std::size_t n) {
+  if (n > std::numeric_limits<std::uint32_t>::max()) throw std::length_error("HTTPHeaders: too large");
+  return static_cast<std::uint32_t>(n);
+}
+
+}  // namespace
+
+bool is_tchar(unsigned char c) noexcept {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
     case '!':
@@ -32,28 +54,11 @@ constexpr bool is_tchar(unsigned char c) noexcept {
   }
 }
 
-constexpr char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
-constexpr char upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 32) : c; }
-
-void check_field(std::string_view name, std::string_view value) {
-  if (!HTTPHeaders::is_token(name)) {
-    throw std::invalid_argument("HTTPHeaders: invalid header name: " + std::string(name));
-  }
-  // A CR or LF would end the field early and let the rest be read as a new
-  // header (response splitting); NUL is refused by every strict peer.
-  for (char c : value) {
-    if (c == '\r' || c == '\n' || c == '\0') {
-      throw std::invalid_argument("HTTPHeaders: CR, LF or NUL in the value of " + std::string(name));
-    }
-  }
+std::string_view trim_ows(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
 }
-
-std::uint32_t checked_offset(std::size_t n) {
-  if (n > std::numeric_limits<std::uint32_t>::max()) throw std::length_error("HTTPHeaders: too large");
-  return static_cast<std::uint32_t>(n);
-}
-
-}  // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;

@@ -99,5 +99,9 @@ class HTTPHeaders {
 
 // Case-insensitive ASCII comparison, for header names and tokens.
 bool iequals(std::string_view a, std::string_view b) noexcept;
+// RFC 9110 5.6.2 tchar: a character allowed in a token.
+bool is_tchar(unsigned char c) noexcept;
+// `s` without leading and trailing optional whitespace (SP and HTAB, RFC 9110 5.6.3).
+std::string_view trim_ows(std::string_view s) noexcept;
 
 }  // namespace whirl

@@ -25,12 +25,6 @@ constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
 
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-std::string_view trim_ows(std::string_view s) noexcept {
-  while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-  return s;
-}
-
 // Host's value: uri-host [ ":" port ] (RFC 3986 reg-name, IPv4 or [IPv6]).
 bool is_valid_host(std::string_view host) noexcept {
   for (unsigned char c : host) {

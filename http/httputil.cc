@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "whirl/http/headers.h"
+
 namespace whirl {
 namespace {
 
@@ -22,23 +24,12 @@ bool is_unreserved(char c) {
          c == '_' || c == '~';
 }
 
-// RFC 9110 5.6.2 tchar.
-bool is_tchar(char c) {
-  if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 bool is_ctl(char c) {
   const auto byte = static_cast<unsigned char>(c);
   return byte < 0x20 || byte == 0x7f;
 }
 
 char to_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return to_lower(x) == to_lower(y); });
-}
 
 std::string lower(std::string_view s) {
   std::string out(s);

@@ -9,12 +9,6 @@ namespace whirl {
 
 namespace {
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // "Example.com:8080" -> "example.com"; "[::1]:80" -> "::1".
 std::string host_without_port(std::string_view host) {
   std::string lowered;
@@ -47,20 +41,20 @@ void apply_xheaders(const HTTPHeaders& headers, const std::vector<std::string>& 
     std::string_view rest = forwarded;
     for (;;) {
       std::size_t comma = rest.rfind(',');
-      ip = trim(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
+      ip = trim_ows(comma == std::string_view::npos ? rest : rest.substr(comma + 1));
       bool trusted = std::find(trusted_downstream.begin(), trusted_downstream.end(), ip) != trusted_downstream.end();
       if (!trusted || comma == std::string_view::npos) break;
       rest = rest.substr(0, comma);
     }
   }
-  ip = trim(headers.get("X-Real-Ip", ip));
+  ip = trim_ows(headers.get("X-Real-Ip", ip));
   std::string candidate(ip);
   if (is_valid_ip(candidate)) remote_ip = std::move(candidate);
 
   std::string_view scheme = headers.get("X-Scheme", headers.get("X-Forwarded-Proto"));
   std::size_t comma = scheme.rfind(',');
   if (comma != std::string_view::npos) scheme = scheme.substr(comma + 1);
-  scheme = trim(scheme);
+  scheme = trim_ows(scheme);
   if (scheme == "http" || scheme == "https") protocol.assign(scheme);
 }
 

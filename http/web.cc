@@ -21,11 +21,13 @@ bool compressible_type(std::string_view content_type) {
          type == "application/xml" || type == "image/svg+xml" || type.ends_with("+json") || type.ends_with("+xml");
 }
 
+// The methods RequestHandler dispatches, in the order an Allow header lists them.
+constexpr std::pair<std::string_view, unsigned> kMethodBits[] = {
+    {"GET", kGet},     {"HEAD", kHead},     {"POST", kPost},      {"PUT", kPut},
+    {"PATCH", kPatch}, {"DELETE", kDelete}, {"OPTIONS", kOptions}};
+
 unsigned method_bit(std::string_view method) noexcept {
-  static constexpr std::pair<std::string_view, unsigned> kBits[] = {
-      {"GET", kGet},     {"HEAD", kHead},     {"POST", kPost},      {"PUT", kPut},
-      {"PATCH", kPatch}, {"DELETE", kDelete}, {"OPTIONS", kOptions}};
-  for (auto [name, bit] : kBits) {
+  for (auto [name, bit] : kMethodBits) {
     if (name == method) return bit;
   }
   return 0;
@@ -255,11 +257,8 @@ void RequestHandler::send_error(int status_code) {
 }
 
 std::string RequestHandler::allow_header() const {
-  static constexpr std::pair<unsigned, const char*> kNames[] = {
-      {kGet, "GET"},     {kHead, "HEAD"},     {kPost, "POST"},      {kPut, "PUT"},
-      {kPatch, "PATCH"}, {kDelete, "DELETE"}, {kOptions, "OPTIONS"}};
   std::string allow;
-  for (auto [bit, name] : kNames) {
+  for (auto [name, bit] : kMethodBits) {
     if ((methods_ & bit) == 0) continue;
     if (!allow.empty()) allow += ", ";
     allow += name;
