@@ -270,7 +270,10 @@ void IOLoop::run() {
 void IOLoop::run_once() {
   run_ready();
   run_pre_submit_hooks();
-  enter_kernel(ready_.empty() && !stopping_);
+  // A cancel_and_wait during this turn may have reaped other operations'
+  // CQEs already: waiting for a new one would strand them until unrelated
+  // I/O or a timer woke the loop.
+  enter_kernel(ready_.empty() && pending_cqes_.empty() && !stopping_);
   harvest();
   dispatch_pending();
   fire_due_timers();

@@ -86,6 +86,35 @@ TEST(IOStream, WaitForBytesFailsWhenThePeerClosesShortButKeepsWhatCame) {
   });
 }
 
+// Destroying a stream reaps its receive synchronously (cancel_and_wait),
+// which can reap another stream's data with it. That data must be delivered
+// this turn, not when some unrelated completion next wakes the loop.
+TEST(IOStream, DataReapedWhileAnotherStreamIsDestroyedIsDeliveredAtOnce) {
+  run([]() -> Task<void> {
+    auto doomed = std::make_unique<Pair>();
+    doomed->send("a");
+    std::string first = co_await doomed->stream->read_bytes(1);  // its receive stays armed
+    EXPECT_EQ(first, "a");
+    Pair reader;
+    std::string got;
+    Event done;
+    IOLoop::current().spawn([](IOStream& stream, std::string& out, Event& event) -> Task<void> {
+      out = co_await stream.read_bytes(1);
+      event.set();
+    }(*reader.stream, got, done));
+    co_await moment();
+    co_await moment();  // the reader's receive is in the kernel
+    reader.send("x");
+    doomed.reset();  // cancel_and_wait reaps the reader's data along with its own
+    // Stranded data would wait for the next wake-up, here the 2 s timer:
+    // delivery must not need it (it takes microseconds when right).
+    auto start = std::chrono::steady_clock::now();
+    co_await done.wait(2s);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+    EXPECT_EQ(got, "x");
+  });
+}
+
 TEST(IOStream, HeldWritesStayQueuedUntilTheHoldLifts) {
   run([]() -> Task<void> {
     Pair pair;
