@@ -1,0 +1,150 @@
+#include "bench/loadgen_options.h"
+
+#include <fmt/core.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string_view>
+
+#include "whirl/http/headers.h"
+
+namespace bench {
+namespace {
+
+constexpr const char* kUsage =
+    "usage: loadgen URL [-c CONNECTIONS] [-d SECONDS] [-w WARMUP_SECONDS] [-p PIPELINE_DEPTH]\n"
+    "               [-m METHOD] [-H 'Name: value']... [--body TEXT | --body-file FILE]\n"
+    "               [--rate REQUESTS_PER_S] [--timeout SECONDS] [--idle] [--sources N]\n"
+    "               [--json FILE] [--quiet]\n";
+
+[[noreturn]] void usage(const std::string& message) {
+  fmt::print(stderr, "loadgen: {}\n{}", message, kUsage);
+  std::exit(2);
+}
+
+template <typename T>
+T number(std::string_view flag, std::string_view text, T low) {
+  T value{};
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < low) {
+    usage(fmt::format("{} wants a number >= {}, not '{}'", flag, low, text));
+  }
+  return value;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) usage("cannot read " + path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A header given with -H must be a field the server's strict parser would
+// take, or every request would be refused and the run would measure 400s.
+void check_header(const std::string& header) {
+  std::size_t colon = header.find(':');
+  if (colon == std::string::npos || !whirl::HTTPHeaders::is_token(header.substr(0, colon)) ||
+      header.find_first_of("\r\n") != std::string::npos) {
+    usage(fmt::format("-H wants 'Name: value', not '{}'", header));
+  }
+}
+
+void parse_url(LoadgenOptions& options) {
+  std::string_view url = options.url;
+  if (url.starts_with("http://")) {
+    url.remove_prefix(7);
+  } else if (url.starts_with("https://")) {
+    url.remove_prefix(8);
+    options.tls = true;
+  } else {
+    usage(fmt::format("'{}' is not an http:// or https:// URL", options.url));
+  }
+  std::size_t slash = url.find('/');
+  options.authority = std::string(url.substr(0, slash));
+  options.target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  options.port = options.tls ? 443 : 80;
+  std::string_view host = options.authority;
+  std::size_t colon = host.rfind(':');
+  if (host.starts_with('[')) {  // [::1]:8080
+    std::size_t close = host.find(']');
+    if (close == std::string_view::npos) usage("unclosed '[' in " + options.url);
+    colon = close + 1 < host.size() && host[close + 1] == ':' ? close + 1 : std::string_view::npos;
+    options.host = std::string(host.substr(1, close - 1));
+  } else {
+    options.host = std::string(host.substr(0, colon));
+  }
+  if (colon != std::string_view::npos) options.port = number<int>("the URL's port", host.substr(colon + 1), 1);
+  if (options.host.empty()) usage("no host in " + options.url);
+  if (options.target.find_first_of(" \r\n#") != std::string::npos) usage("bad path in " + options.url);
+}
+
+}  // namespace
+
+LoadgenOptions LoadgenOptions::parse(int argc, char** argv) {
+  LoadgenOptions options;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(flag + " needs a value");
+      return argv[++i];
+    };
+    if (flag == "-c" || flag == "--connections") {
+      options.connections = number<int>(flag, value(), 1);
+    } else if (flag == "-d" || flag == "--duration") {
+      options.duration = number<double>(flag, value(), 0.1);
+    } else if (flag == "-w" || flag == "--warmup") {
+      options.warmup = number<double>(flag, value(), 0.0);
+    } else if (flag == "-p" || flag == "--pipeline") {
+      options.depth = number<int>(flag, value(), 1);
+    } else if (flag == "-m" || flag == "--method") {
+      options.method = value();
+      if (!whirl::HTTPHeaders::is_token(options.method)) usage("bad method " + options.method);
+    } else if (flag == "-H" || flag == "--header") {
+      options.headers.push_back(value());
+      check_header(options.headers.back());
+    } else if (flag == "--body") {
+      options.body = value();
+    } else if (flag == "--body-file") {
+      options.body = read_file(value());
+    } else if (flag == "--rate") {
+      options.rate = number<double>(flag, value(), 0.001);
+    } else if (flag == "--timeout") {
+      options.timeout = number<double>(flag, value(), 0.001);
+    } else if (flag == "--sources") {
+      options.sources = number<int>(flag, value(), 1);
+      if (options.sources > 254) usage("--sources goes up to 254 (127.0.0.1 .. 127.0.0.254)");
+    } else if (flag == "--json") {
+      options.json_path = value();
+    } else if (flag == "--idle") {
+      options.idle = true;
+    } else if (flag == "--quiet" || flag == "-q") {
+      options.quiet = true;
+    } else if (flag == "-h" || flag == "--help") {
+      fmt::print("{}", kUsage);
+      std::exit(0);
+    } else if (!flag.starts_with('-') && options.url.empty()) {
+      options.url = flag;
+    } else {
+      usage("unknown argument " + flag);
+    }
+  }
+  if (options.url.empty()) usage("no URL");
+  parse_url(options);
+  if (options.sources > 1 && options.host.rfind("127.", 0) != 0) usage("--sources is for a 127.x.y.z target");
+  return options;
+}
+
+std::string LoadgenOptions::request() const {
+  std::string out = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\n", method, target, authority);
+  for (const std::string& header : headers) out += header + "\r\n";
+  bool wants_length = !body.empty() || method == "POST" || method == "PUT" || method == "PATCH";
+  if (wants_length) out += fmt::format("Content-Length: {}\r\n", body.size());
+  out += "\r\n";
+  out += body;
+  return out;
+}
+
+}  // namespace bench

@@ -1,0 +1,226 @@
+#include "whirl/http/http1_response_parser.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "whirl/http/headers.h"
+#include "whirl/http/http1_parser.h"
+
+namespace whirl {
+namespace {
+
+bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+// field-vchar, SP and HTAB; obs-text is allowed (RFC 9110 5.5).
+bool is_value_byte(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+
+// The last element of a comma-separated list, trimmed.
+std::string_view last_element(std::string_view list) noexcept {
+  std::size_t comma = list.rfind(',');
+  return trim_ows(comma == std::string_view::npos ? list : list.substr(comma + 1));
+}
+
+// Whether a comma-separated list holds `token` (case-insensitively).
+bool list_contains(std::string_view list, std::string_view token) noexcept {
+  while (!list.empty()) {
+    std::size_t comma = list.find(',');
+    if (iequals(trim_ows(list.substr(0, comma)), token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+void ResponseParser::start(bool head_request) noexcept {
+  Limits limits = limits_;
+  *this = ResponseParser(limits);
+  head_request_ = head_request;
+}
+
+ResponseParser::Result ResponseParser::fail(const char* reason) noexcept {
+  state_ = State::kError;
+  error_reason_ = reason;
+  return Result::kError;
+}
+
+ResponseParser::Result ResponseParser::parse(std::string_view in, std::size_t& consumed) {
+  consumed = 0;
+  for (;;) {
+    std::string_view rest = in.substr(consumed);
+    switch (state_) {
+      case State::kHead: {
+        std::size_t used = 0;
+        Result result = parse_head(rest, used);
+        consumed += used;
+        if (result != Result::kDone) return result;
+        continue;  // choose_framing() moved on (or back to kHead after a 1xx)
+      }
+      case State::kFixed: {
+        auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, rest.size()));
+        consumed += take;
+        remaining_ -= take;
+        body_bytes_ += take;
+        if (remaining_ != 0) return Result::kNeedMore;
+        state_ = State::kDone;
+        return Result::kDone;
+      }
+      case State::kChunked: {
+        std::size_t used = 0;
+        std::string_view data;
+        ChunkedDecoder::Result result = chunked_.decode(rest, used, data);
+        consumed += used;
+        body_bytes_ += data.size();
+        if (result == ChunkedDecoder::Result::kError) return fail("bad chunked body");
+        if (result == ChunkedDecoder::Result::kDone) {
+          state_ = State::kDone;
+          return Result::kDone;
+        }
+        if (result == ChunkedDecoder::Result::kNeedMore) return Result::kNeedMore;
+        continue;  // kData: more may follow in `in`
+      }
+      case State::kUntilClose:
+        consumed += rest.size();
+        body_bytes_ += rest.size();
+        return Result::kNeedMore;
+      case State::kDone:
+        return Result::kDone;
+      case State::kError:
+        return Result::kError;
+    }
+  }
+}
+
+ResponseParser::Result ResponseParser::finish_at_close() noexcept {
+  if (state_ == State::kUntilClose || state_ == State::kDone) {
+    state_ = State::kDone;
+    return Result::kDone;
+  }
+  if (state_ == State::kError) return Result::kError;
+  return fail("connection closed before the response ended");
+}
+
+// The whole head must be in `in`; until it is, nothing is consumed and the
+// next call starts over (heads are small, so rescanning costs little).
+ResponseParser::Result ResponseParser::parse_head(std::string_view in, std::size_t& consumed) {
+  std::size_t pos = 0;
+  bool first = true;
+  fields_ = 0;
+  for (;;) {
+    std::size_t limit = std::min(in.size(), limits_.max_head_size);
+    const void* lf = std::memchr(in.data() + pos, '\n', limit - pos);
+    if (lf == nullptr) {
+      if (in.size() >= limits_.max_head_size) return fail("response head too large");
+      return Result::kNeedMore;
+    }
+    std::size_t end = static_cast<std::size_t>(static_cast<const char*>(lf) - in.data());
+    if (end == pos || in[end - 1] != '\r') return fail("bare LF in response head");
+    std::string_view line = in.substr(pos, end - 1 - pos);
+    if (line.find('\r') != std::string_view::npos) return fail("bare CR in response head");
+    pos = end + 1;
+    if (first) {
+      if (!parse_status_line(line)) return Result::kError;
+      first = false;
+      continue;
+    }
+    if (line.empty()) break;
+    if (++fields_ > limits_.max_headers) return fail("too many header fields");
+    if (!parse_field(line)) return Result::kError;
+  }
+  consumed = pos;
+  head_bytes_ += pos;
+  choose_framing();
+  return state_ == State::kError ? Result::kError : Result::kDone;
+}
+
+bool ResponseParser::parse_status_line(std::string_view line) {
+  // HTTP/1.x SP 3DIGIT SP [reason-phrase]
+  if (line.size() < 13 || line.substr(0, 7) != "HTTP/1." || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
+      !is_digit(line[9]) || !is_digit(line[10]) || !is_digit(line[11]) || line[12] != ' ') {
+    fail("malformed status line");
+    return false;
+  }
+  for (unsigned char c : line.substr(13)) {
+    if (!is_value_byte(c)) {
+      fail("control byte in reason phrase");
+      return false;
+    }
+  }
+  http11_ = line[7] == '1';
+  code_ = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+  if (code_ < 100) {
+    fail("status code below 100");
+    return false;
+  }
+  has_length_ = chunked_coding_ = has_transfer_encoding_ = connection_close_ = false;
+  content_length_ = 0;
+  return true;
+}
+
+bool ResponseParser::parse_field(std::string_view line) {
+  std::size_t colon = 0;
+  while (colon < line.size() && is_tchar(static_cast<unsigned char>(line[colon]))) ++colon;
+  if (colon == 0 || colon == line.size() || line[colon] != ':') {
+    fail(line.front() == ' ' || line.front() == '\t' ? "obs-fold in response head" : "malformed header field");
+    return false;
+  }
+  std::string_view name = line.substr(0, colon);
+  std::string_view value = trim_ows(line.substr(colon + 1));
+  for (unsigned char c : value) {
+    if (!is_value_byte(c)) {
+      fail("control byte in header value");
+      return false;
+    }
+  }
+  // Only the framing headers matter; compare the length first, it is cheap.
+  if (name.size() == 14 && iequals(name, "content-length")) {
+    std::uint64_t length = 0;
+    const char* problem = nullptr;
+    if (!parse_decimal(value, length)) {
+      problem = "invalid Content-Length";
+    } else if (has_length_ && length != content_length_) {
+      problem = "conflicting Content-Length headers";
+    }
+    if (problem != nullptr) {
+      fail(problem);
+      return false;
+    }
+    has_length_ = true;
+    content_length_ = length;
+  } else if (name.size() == 17 && iequals(name, "transfer-encoding")) {
+    has_transfer_encoding_ = true;
+    chunked_coding_ = iequals(last_element(value), "chunked");
+  } else if (name.size() == 10 && iequals(name, "connection")) {
+    connection_close_ = connection_close_ || list_contains(value, "close");
+  }
+  return true;
+}
+
+void ResponseParser::choose_framing() {
+  if (code_ < 200 && code_ != 101) {
+    state_ = State::kHead;  // interim response: the final one follows
+    return;
+  }
+  keep_alive_ = http11_ && !connection_close_;
+  if (has_transfer_encoding_ && has_length_) {
+    fail("both Transfer-Encoding and Content-Length");
+    return;
+  }
+  if (head_request_ || code_ == 204 || code_ == 304 || code_ == 101) {
+    state_ = State::kDone;
+    if (code_ == 101) keep_alive_ = false;  // the connection speaks another protocol now
+    return;
+  }
+  if (has_transfer_encoding_ && chunked_coding_) {
+    state_ = State::kChunked;
+  } else if (has_length_ && !has_transfer_encoding_) {
+    remaining_ = content_length_;
+    state_ = State::kFixed;
+  } else {
+    state_ = State::kUntilClose;  // RFC 9112 6.3 (7), and a TE not ending in chunked
+    keep_alive_ = false;
+  }
+}
+
+}  // namespace whirl

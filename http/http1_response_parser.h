@@ -1,0 +1,97 @@
+// whirl/http/http1_response_parser.h: the client side's strict reader of
+// HTTP/1.x responses, incremental and zero-copy.
+//
+//     ResponseParser parser;
+//     parser.start(/*head_request=*/false);
+//     for (;;) {
+//       std::size_t used = 0;
+//       auto result = parser.parse(stream.peek_buffer(), used);
+//       stream.consume_buffer(used);
+//       if (result == ResponseParser::Result::kDone) break;          // parser.code(), keep_alive()
+//       if (result == ResponseParser::Result::kError) fail(parser.error_reason());
+//       co_await stream.wait_for_bytes(stream.buffered() + 1);      // kNeedMore
+//     }
+//
+// It finds where a response ends, which is what a client (and a load
+// generator that must never miscount) needs: the status line, the header
+// block, and the body's framing by RFC 9112 section 6.3: no body for HEAD,
+// 1xx, 204 and 304; chunked when Transfer-Encoding ends in chunked (the
+// chunked grammar is ChunkedDecoder's); otherwise Content-Length; otherwise
+// the body runs until the server closes (finish_at_close()). Body bytes are
+// counted and skipped, not kept. Interim 1xx responses (100 Continue, 103
+// Early Hints) are skipped and the final response is the one reported.
+//
+// The grammar is as strict as the server's request parser: CRLF line ends
+// only, `HTTP/1.x SP 3DIGIT SP [reason]`, token names with the colon right
+// after them, no obs-fold, no control bytes in values, Content-Length as
+// 1*DIGIT (repeats must agree), and a response carrying both
+// Transfer-Encoding and Content-Length is refused. A refused response leaves
+// the connection unusable: nothing says where the next response begins.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "whirl/http/chunked_decoder.h"
+
+namespace whirl {
+
+class ResponseParser {
+ public:
+  struct Limits {
+    std::size_t max_head_size = 64 * 1024;
+    std::size_t max_headers = 100;
+  };
+  enum class Result : unsigned char { kNeedMore, kDone, kError };
+
+  ResponseParser() = default;
+  explicit ResponseParser(Limits limits) noexcept : limits_(limits) {}
+
+  // Readies the parser for the next response; a response to HEAD has no body
+  // whatever its headers say.
+  void start(bool head_request) noexcept;
+  // Parses from the start of `in`; `consumed` bytes of it belong to this
+  // response (consume them, even on kNeedMore: body bytes are skipped as they
+  // come). kDone: the response ended; bytes after `consumed` are the next one.
+  Result parse(std::string_view in, std::size_t& consumed);
+  // The peer closed: a body delimited by the close ends here (kDone);
+  // anything else is a truncated response (kError).
+  Result finish_at_close() noexcept;
+
+  int code() const noexcept { return code_; }
+  // HTTP/1.1 without `Connection: close`, and not delimited by the close.
+  bool keep_alive() const noexcept { return keep_alive_; }
+  std::uint64_t body_bytes() const noexcept { return body_bytes_; }
+  std::size_t head_bytes() const noexcept { return head_bytes_; }
+  const char* error_reason() const noexcept { return error_reason_; }
+
+ private:
+  enum class State : unsigned char { kHead, kFixed, kChunked, kUntilClose, kDone, kError };
+
+  Result parse_head(std::string_view in, std::size_t& consumed);
+  bool parse_status_line(std::string_view line);
+  bool parse_field(std::string_view line);
+  void choose_framing();
+  Result fail(const char* reason) noexcept;
+
+  Limits limits_;
+  ChunkedDecoder chunked_;
+  State state_ = State::kHead;
+  bool head_request_ = false;
+  int code_ = 0;
+  bool http11_ = false;
+  bool keep_alive_ = false;
+  bool has_length_ = false;
+  bool chunked_coding_ = false;
+  bool has_transfer_encoding_ = false;
+  bool connection_close_ = false;
+  std::size_t fields_ = 0;
+  std::uint64_t content_length_ = 0;
+  std::uint64_t remaining_ = 0;
+  std::uint64_t body_bytes_ = 0;
+  std::size_t head_bytes_ = 0;
+  const char* error_reason_ = "";
+};
+
+}  // namespace whirl
