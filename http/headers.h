@@ -21,6 +21,7 @@
 // On output (write_to) names are sent in Http-Header-Case.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -99,8 +100,21 @@ class HTTPHeaders {
 
 // Case-insensitive ASCII comparison, for header names and tokens.
 bool iequals(std::string_view a, std::string_view b) noexcept;
+namespace detail {
+// RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-"
+// / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA. A table, because the
+// parsers ask for every byte of every header name.
+inline constexpr std::array<bool, 256> kTcharTable = [] {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[static_cast<std::size_t>(c)] = table[static_cast<std::size_t>(c - 32)] = true;
+  for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) table[c] = true;
+  return table;
+}();
+}  // namespace detail
+
 // RFC 9110 5.6.2 tchar: a character allowed in a token.
-bool is_tchar(unsigned char c) noexcept;
+inline bool is_tchar(unsigned char c) noexcept { return detail::kTcharTable[c]; }
 // `s` without leading and trailing optional whitespace (SP and HTAB, RFC 9110 5.6.3).
 std::string_view trim_ows(std::string_view s) noexcept;
 

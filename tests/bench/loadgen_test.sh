@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# loadgen against whirl's plaintext server and against a fake server that
+# answers wrongly on purpose: every response is counted where it belongs,
+# and nothing malformed is accepted.
+#
+#   loadgen_test.sh LOADGEN PLAINTEXT_SERVER FAKE_SERVER_PY
+set -uo pipefail
+
+loadgen=$1 server=$2 fake=$3
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+failures=0 checks=0
+check() {  # check NAME COMMAND...
+  checks=$((checks + 1))
+  if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; failures=$((failures + 1)); fi
+}
+field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, d))" "$1" "$2"; }
+
+"$server" --port 0 --address 127.0.0.1 >"$work/server.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q serving "$work/server.out" && break; sleep 0.05; done
+port=$(sed -nE 's|.*127\.0\.0\.1:([0-9]+)/.*|\1|p' "$work/server.out")
+
+# Closed loop, pipelined: many responses, all framed, all 2xx.
+"$loadgen" "http://127.0.0.1:$port/" -c 8 -p 4 -d 1 -w 0.2 --quiet --json "$work/closed.json" >"$work/closed.txt"
+closed_status=$?
+check "closed loop exits 0" test "$closed_status" -eq 0
+check "closed loop measured responses" test "$(field "$work/closed.json" 'requests > 1000')" = True
+check "closed loop saw no errors" test "$(field "$work/closed.json" 'sum(errors.values())')" = 0
+check "closed loop saw no non-2xx" test "$(field "$work/closed.json" 'non_2xx')" = 0
+check "the report prints latency percentiles" grep -q 'p99.9' "$work/closed.txt"
+check "the report prints the loader's CPU" grep -q 'loader CPU' "$work/closed.txt"
+
+# Open loop: the schedule, not the server, sets the rate.
+"$loadgen" "http://127.0.0.1:$port/" -c 4 --rate 1000 -d 2 -w 0 --quiet --json "$work/open.json" >/dev/null
+check "open loop sends on schedule (1000/s for 2 s)" test "$(field "$work/open.json" '1900 <= requests <= 2100')" = True
+
+# POST with headers and a body reaches the server and is answered.
+"$loadgen" "http://127.0.0.1:$port/" -c 2 -d 0.5 -w 0 -m POST -H 'X-Test: 1' --body hello --quiet \
+  --json "$work/post.json" >/dev/null
+check "POST with a body is answered" test "$(field "$work/post.json" 'requests > 0 and sum(errors.values()) == 0')" = True
+
+# --idle: one exchange per connection, then nothing.
+"$loadgen" "http://127.0.0.1:$port/" -c 50 --idle -d 1 -w 0 --quiet --json "$work/idle.json" >/dev/null
+check "idle mode makes one request per connection" test "$(field "$work/idle.json" 'requests')" = 50
+
+fake_run() {  # fake_run MODE [DEPTH]: starts the fake server in MODE, runs loadgen, leaves $work/MODE.json
+  local mode=$1 depth=${2:-2} fake_port
+  python3 "$fake" "$mode" >"$work/$mode.port" &
+  pids+=($!)
+  for _ in $(seq 100); do [[ -s "$work/$mode.port" ]] && break; sleep 0.05; done
+  fake_port=$(cat "$work/$mode.port")
+  "$loadgen" "http://127.0.0.1:$fake_port/" -c 2 -p "$depth" -d 0.5 -w 0 --quiet --json "$work/$mode.json" >"$work/$mode.txt"
+  echo $? >"$work/$mode.status"
+}
+
+fake_run chunked
+check "chunked responses are framed" test "$(field "$work/chunked.json" 'requests > 0 and sum(errors.values()) == 0')" = True
+fake_run not_found
+check "404s are counted as non-2xx" test "$(field "$work/not_found.json" 'requests > 0 and non_2xx == requests')" = True
+fake_run conflicting_length
+check "a malformed response is counted" test "$(field "$work/conflicting_length.json" 'errors["malformed"] > 0')" = True
+check "a malformed response fails the run" test "$(cat "$work/conflicting_length.status")" -ne 0
+check "the first error is named" grep -q 'conflicting Content-Length' "$work/conflicting_length.txt"
+fake_run extra_bytes 1  # depth 1: the extra bytes arrive when nothing is outstanding
+check "bytes nobody asked for are counted" test "$(field "$work/extra_bytes.json" 'errors["unexpected"] > 0')" = True
+fake_run close_early
+check "a response cut short is a read error" test "$(field "$work/close_early.json" 'errors["read"] > 0 and requests == 0')" = True
+
+"$loadgen" "http://127.0.0.1:$port/" -c 0 >/dev/null 2>&1
+check "a bad flag exits 2" test $? -eq 2
+"$loadgen" "ftp://127.0.0.1/" >/dev/null 2>&1
+check "a bad URL exits 2" test $? -eq 2
+
+echo "$((checks - failures))/$checks checks passed"
+exit $((failures > 0))
