@@ -187,15 +187,21 @@ class Loaders:
         if rate is None:
             raise RuntimeError(f"{tool} printed no rate:\n{out}\n{err}")
         return {"req_per_s": round(rate, 1), "server_cpu": round(100 * server_cpu, 1),
-                "loader_cpu": round(100 * loader_cpu, 1), "p99_ms": round(p99, 3)}
+                "loader_cpu": round(100 * loader_cpu, 1), "p99_ms": None if p99 is None else round(p99, 3)}
+
+
+def p99_text(p99):
+    return "n/a" if p99 is None else f"{p99:.3f}"
 
 
 def parse_wrk(out):
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    return (float(rate.group(1)) if rate else None,
-            float(p99.group(1)) * scale[p99.group(2)] if p99 else float("nan"))
+    p99_ms = float(p99.group(1)) * scale[p99.group(2)] if p99 else 0.0
+    # wrk's histogram often records nothing past the median when a Lua script
+    # pipelines (its percentiles print as 0.00us): unknown, not zero.
+    return float(rate.group(1)) if rate else None, p99_ms if p99_ms > 0 else None
 
 
 def measure_server(server, loaders, tools, runs, duration, cells_out):
@@ -213,7 +219,7 @@ def measure_server(server, loaders, tools, runs, duration, cells_out):
                 spread = ", ".join(f"{r['req_per_s']:.0f}" for r in results)
                 say(f"  {server.name:8} {tool:8} {mode:10} c={connections:<4} d={depth:<3} "
                     f"{median['req_per_s']:>11,.0f} req/s  server {median['server_cpu']:5.1f}%  "
-                    f"loader {median['loader_cpu']:5.1f}%  p99 {median['p99_ms']:.3f} ms   (runs: {spread})")
+                    f"loader {median['loader_cpu']:5.1f}%  p99 {p99_text(median['p99_ms'])} ms   (runs: {spread})")
     finally:
         server.stop()
 
@@ -296,7 +302,7 @@ def print_table(cells):
         f"{'loader cpu':>10} {'p99 ms':>8}")
     for c in cells:
         say(f"{c['server']:8} {c['tool']:8} {c['mode']:10} {c['connections']:>5} {c['depth']:>5} "
-            f"{c['req_per_s']:>11,.0f} {c['server_cpu']:>9.1f}% {c['loader_cpu']:>9.1f}% {c['p99_ms']:>8.3f}")
+            f"{c['req_per_s']:>11,.0f} {c['server_cpu']:>9.1f}% {c['loader_cpu']:>9.1f}% {p99_text(c['p99_ms']):>8}")
 
 
 def print_ratios(cells):
@@ -316,11 +322,6 @@ def print_ratios(cells):
                     goal = goals.get((peer, mode, connections))
                     note = f"  (goal >= {goal})" if goal and tool == "loadgen" else ""
                     say(f"whirl/{peer:7} {mode:10} c={connections:<4} {tool:8} {whirl / other:7.2f}x{note}")
-    for mode, connections, _ in CELLS:
-        for server in ("whirl", "nginx", "tornado"):
-            w, l = rate(server, "wrk", mode, connections), rate(server, "loadgen", mode, connections)
-            if w and l:
-                pass
     per_cpu = [(c, c["req_per_s"] / max(c["loader_cpu"], 1) * 100) for c in cells
                if c["server"] == "whirl" and c["mode"] == "pipelined" and c["connections"] == 64]
     if len(per_cpu) == 2:
@@ -341,7 +342,7 @@ def draw_png(cells, path, workdir):
             groups.append((f"{mode} c{connections}\\n{tool}", mode, connections, tool))
     data = os.path.join(workdir, "chart.dat")
     with open(data, "w") as f:
-        f.write("cell " + " ".join(servers) + "\n")
+        f.write("# cell " + " ".join(servers) + "\n")
         for label, mode, connections, tool in groups:
             values = []
             for s in servers:
@@ -360,6 +361,7 @@ set style fill solid 0.8 border -1
 set logscale y
 set yrange [1000:*]
 set ylabel 'requests/s'
+set bmargin 4
 set key top left
 set grid ytics
 plot {plot}
