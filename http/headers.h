@@ -115,6 +115,9 @@ inline constexpr std::array<bool, 256> kTcharTable = [] {
 
 // RFC 9110 5.6.2 tchar: a character allowed in a token.
 inline bool is_tchar(unsigned char c) noexcept { return detail::kTcharTable[c]; }
+// Whether the comma-separated `list` holds `token`, case-insensitively, each
+// element trimmed of OWS ("keep-alive, Close" holds "close").
+bool list_contains(std::string_view list, std::string_view token) noexcept;
 // `s` without leading and trailing optional whitespace (SP and HTAB, RFC 9110 5.6.3).
 std::string_view trim_ows(std::string_view s) noexcept;
 

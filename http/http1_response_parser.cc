@@ -20,17 +20,6 @@ std::string_view last_element(std::string_view list) noexcept {
   return trim_ows(comma == std::string_view::npos ? list : list.substr(comma + 1));
 }
 
-// Whether a comma-separated list holds `token` (case-insensitively).
-bool list_contains(std::string_view list, std::string_view token) noexcept {
-  while (!list.empty()) {
-    std::size_t comma = list.find(',');
-    if (iequals(trim_ows(list.substr(0, comma)), token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 // True when none of the n bytes is below 0x20 or DEL (so also no HTAB: a
 // false answer only sends the caller to its exact byte loop). Eight bytes
 // per step with the classic "has a byte less than" bit trick: a byte b <

@@ -11,21 +11,6 @@
 
 namespace whirl {
 
-namespace {
-
-// Whether the comma-separated `list` holds `token` (case-insensitively).
-bool list_contains(std::string_view list, std::string_view token) noexcept {
-  while (!list.empty()) {
-    std::size_t comma = list.find(',');
-    if (iequals(trim_ows(list.substr(0, comma)), token)) return true;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
-}  // namespace
-
 std::string_view http_reason(int code) noexcept {
   switch (code) {
     case 100:
