@@ -21,7 +21,6 @@ import re
 import resource
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -134,32 +133,30 @@ class Server:
                 self.process.wait()
 
 
+def children_cpu():
+    """CPU seconds of this script's waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_loader(argv, server):
-    """Runs one load; returns (stdout, wall seconds, loader CPU s, server CPU share)."""
-    before = cpu_ticks(server.pids)
+    """Runs one load; returns (stdout, stderr, server CPU share, loader CPU share) over its wall time."""
+    server_before, loader_before = cpu_ticks(server.pids), children_cpu()
     start = time.monotonic()
     child = subprocess.Popen(["taskset", "-c", LOAD_CORE] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, preexec_fn=raise_fd_limit)
     out, err = child.communicate()
     wall = time.monotonic() - start
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    after = cpu_ticks(server.pids)
-    return out, err, wall, usage, (after - before) / HZ / wall
+    server_share = (cpu_ticks(server.pids) - server_before) / HZ / wall
+    return out, err, server_share, (children_cpu() - loader_before) / wall
 
 
 class Loaders:
-    def __init__(self, loadgen, workdir, duration):
-        self.loadgen, self.duration = loadgen, duration
+    def __init__(self, loadgen, workdir):
+        self.loadgen, self.workdir = loadgen, workdir
         self.lua = os.path.join(workdir, "pipeline.lua")
         with open(self.lua, "w") as f:
             f.write(PIPELINE_LUA)
-        self.workdir = workdir
-        self.last_children_cpu = self.children_cpu()
-
-    @staticmethod
-    def children_cpu():
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return usage.ru_utime + usage.ru_stime
 
     def measure(self, tool, server, connections, depth, duration, warmup=0.0):
         url = f"http://127.0.0.1:{server.port}/"
@@ -172,9 +169,7 @@ class Loaders:
             record = os.path.join(self.workdir, "loadgen.json")
             argv = [self.loadgen, url, "-c", str(connections), "-p", str(depth), "-d", str(duration),
                     "-w", str(warmup), "--json", record, "--quiet"]
-        cpu_before = self.children_cpu()
-        out, err, wall, _, server_cpu = run_loader(argv, server)
-        loader_cpu = (self.children_cpu() - cpu_before) / wall
+        out, err, server_cpu, loader_cpu = run_loader(argv, server)
         if tool == "wrk":
             rate, p99 = parse_wrk(out)
         else:
@@ -418,7 +413,7 @@ def main():
     say(f"machine: {os.cpu_count()} cores, {os.uname().release}")
     cells = []
     for server in servers:
-        measure_server(server, Loaders(loadgen, workdir, duration), tools, args.runs, duration, cells)
+        measure_server(server, Loaders(loadgen, workdir), tools, args.runs, duration, cells)
     print_table(cells)
     print_ratios(cells)
 

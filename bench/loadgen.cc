@@ -107,6 +107,11 @@ struct Connection {
   std::unique_ptr<whirl::Semaphore> window;
 };
 
+// Seconds given as a double (the command line's) as the loop's Duration.
+whirl::Duration seconds(double s) {
+  return std::chrono::duration_cast<whirl::Duration>(std::chrono::duration<double>(s));
+}
+
 void note_error(Run& run, std::string what) {
   if (run.first_error.empty()) run.first_error = std::move(what);
 }
@@ -256,7 +261,7 @@ Task<void> hold_idle(Run& run, Connection& conn) {
 
 Task<std::unique_ptr<IOStream>> open_stream(const Run& run, int index) {
   const bench::LoadgenOptions& options = run.options;
-  auto timeout = std::chrono::duration_cast<whirl::Duration>(std::chrono::duration<double>(options.timeout));
+  whirl::Duration timeout = seconds(options.timeout);
   if (run.tls) co_return co_await whirl::TCPClient::connect_tls(options.host, options.port, run.tls, timeout);
   std::string source = options.sources > 1 ? fmt::format("127.0.0.{}", 1 + index % options.sources) : "";
   co_return co_await whirl::TCPClient::connect(run.addresses, timeout, source);
@@ -292,7 +297,7 @@ Task<void> connection_task(Run& run, Connection& conn, TimePoint origin) {
 
 // Closes connections that made no progress for --timeout with requests outstanding.
 void reap_stuck(Run& run, std::vector<Connection>& connections) {
-  auto limit = std::chrono::duration_cast<whirl::Duration>(std::chrono::duration<double>(run.options.timeout));
+  whirl::Duration limit = seconds(run.options.timeout);
   TimePoint now = Clock::now();
   for (Connection& conn : connections) {
     if (conn.stream == nullptr || conn.sent.empty() || now - conn.last_progress < limit) continue;
@@ -366,10 +371,6 @@ void write_json(const Run& run, const Report& report) {
       ms(h.value_at_percentile(90)), ms(h.value_at_percentile(99)), ms(h.value_at_percentile(99.9)), ms(h.max()),
       report.cpu);
   std::fclose(out);
-}
-
-whirl::Duration seconds(double s) {
-  return std::chrono::duration_cast<whirl::Duration>(std::chrono::duration<double>(s));
 }
 
 Task<void> resolve_target(Run* run) {

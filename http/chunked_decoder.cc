@@ -67,7 +67,7 @@ bool valid_trailer_field(std::string_view line) noexcept {
   std::size_t colon = line.find(':');
   if (colon == std::string_view::npos || !HTTPHeaders::is_token(line.substr(0, colon))) return false;
   for (unsigned char c : line.substr(colon + 1)) {
-    if (c != '\t' && (c < 0x20 || c == 0x7f)) return false;
+    if (!is_field_value_byte(c)) return false;
   }
   return true;
 }

@@ -115,6 +115,9 @@ inline constexpr std::array<bool, 256> kTcharTable = [] {
 
 // RFC 9110 5.6.2 tchar: a character allowed in a token.
 inline bool is_tchar(unsigned char c) noexcept { return detail::kTcharTable[c]; }
+// RFC 9110 5.5 field-vchar / obs-text, SP and HTAB: a byte allowed in a
+// field value (everything but the other controls and DEL).
+constexpr bool is_field_value_byte(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 // Whether the comma-separated `list` holds `token`, case-insensitively, each
 // element trimmed of OWS ("keep-alive, Close" holds "close").
 bool list_contains(std::string_view list, std::string_view token) noexcept;

@@ -19,8 +19,6 @@ constexpr bool is_target_char(unsigned char c) noexcept {
   return c > 0x20 && c < 0x7f && c != '#';
 }
 
-constexpr bool is_value_char(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7f); }
-
 constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
 
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
@@ -188,7 +186,7 @@ bool RequestHeadParser::parse_fields(std::string_view head, std::size_t offset, 
     if (!HTTPHeaders::is_token(name)) return reject(400, "Invalid header name");
     std::string_view value = line.substr(colon + 1);
     for (unsigned char c : value) {
-      if (!is_value_char(c)) return reject(400, "Invalid character in header value");
+      if (!is_field_value_byte(c)) return reject(400, "Invalid character in header value");
     }
     value = trim_ows(value);
     auto value_offset = static_cast<std::size_t>(value.data() - head.data());

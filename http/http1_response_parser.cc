@@ -11,9 +11,6 @@ namespace {
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
-// field-vchar, SP and HTAB; obs-text is allowed (RFC 9110 5.5).
-bool is_value_byte(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7f); }
-
 // The last element of a comma-separated list, trimmed.
 std::string_view last_element(std::string_view list) noexcept {
   std::size_t comma = list.rfind(',');
@@ -170,7 +167,7 @@ bool ResponseParser::parse_status_line(std::string_view line) {
     return false;
   }
   for (unsigned char c : line.substr(13)) {
-    if (!is_value_byte(c)) {
+    if (!is_field_value_byte(c)) {
       fail("control byte in reason phrase");
       return false;
     }
@@ -201,7 +198,7 @@ bool ResponseParser::parse_field(std::string_view line) {
   while (begin < size && (bytes[begin] == ' ' || bytes[begin] == '\t')) ++begin;
   if (!no_control_bytes(bytes + begin, size - begin)) {
     for (std::size_t i = begin; i < size; ++i) {
-      if (!is_value_byte(bytes[i])) {
+      if (!is_field_value_byte(bytes[i])) {
         fail("control byte in header value");
         return false;
       }
