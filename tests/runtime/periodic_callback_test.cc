@@ -36,13 +36,18 @@ TEST(PeriodicCallback, SkipsMissedRunsInsteadOfBursting) {
         if (runs.size() == 1) std::this_thread::sleep_for(35ms);
       },
       10ms);
+  TimePoint started = Clock::now();  // the schedule's origin is at or after this
   callback.start();
   loop.call_later(80ms, [&] { loop.stop(); });
   loop.run();
   callback.stop();
   ASSERT_GE(runs.size(), 2u);
-  // Without skipping, runs 2-4 would fire back to back right after run 1.
-  EXPECT_GE(runs[1] - runs[0], 39ms) << "the next run waits for the next period boundary";
+  // Run 1 is due at +10 ms and ends at +45 ms or later, so the boundaries at
+  // +20, +30 and +40 are skipped and run 2 comes at +50. Without skipping,
+  // runs 2-4 would fire back to back right after run 1 (about +45 ms).
+  // Measured from the origin, not from run 1: run 1 firing late must not
+  // shorten the gap the test expects (it did, under TSan).
+  EXPECT_GE(runs[1] - started, 50ms) << "the next run waits for the next period boundary";
   for (std::size_t i = 2; i < runs.size(); ++i) EXPECT_GE(runs[i] - runs[i - 1], 5ms);
 }
 
