@@ -163,15 +163,28 @@ bool SSLIOStream::continue_handshake() {
     set_needs_input(false);
     handshake_settled_.set();
     schedule_flush();  // writes queued during the handshake can go now
+    send_flight_now();
     return true;
   }
   int error = SSL_get_error(ssl_, result);
   if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
-    if (output_pending() > 0) schedule_flush();
+    send_flight_now();
     return false;
   }
   fail(failure_reason(ssl_, error));
   return false;
+}
+
+// A handshake step's output goes to the kernel at once rather than at the
+// end of the turn: the step just cost hundreds of microseconds of public-key
+// work, the peer is idle until this flight arrives, and the rest of the turn
+// may be more handshakes (a server under a connection storm). Batching them
+// measured 0.79x nginx's handshake rate, both cores partly idle; sending
+// each flight as it is made keeps the peer busy meanwhile.
+void SSLIOStream::send_flight_now() {
+  if (output_pending() == 0) return;
+  schedule_flush();
+  loop().submit_now();
 }
 
 // ---------------------------------------------------------------- records

@@ -94,6 +94,7 @@ class SSLIOStream final : public IOStream {
   void start_handshake();
   void advance();
   bool continue_handshake();
+  void send_flight_now();
   void read_records();
   void fail(const std::string& reason);
   void take_output(std::string& wire);

@@ -451,6 +451,17 @@ void PreSubmitHook::cancel() noexcept {
   prev_ = next_ = nullptr;
 }
 
+void IOLoop::submit_now() {
+  run_pre_submit_hooks();
+  if (io_uring_sq_ready(&ring_) == 0) return;
+  // Submission only: with DEFER_TASKRUN completions are still processed at
+  // the turn's own enter, so delivery order is unchanged.
+  int rc = io_uring_submit(&ring_);
+  if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {
+    log::gen().error("io_uring_enter failed: {}", std::strerror(-rc));
+  }
+}
+
 void IOLoop::run_pre_submit_hooks() {
   while (pre_submit_head_ != nullptr) {
     PreSubmitHook* hook = pre_submit_head_;

@@ -270,6 +270,16 @@ class IOLoop {
   // no-op; destroying it unschedules it.
   void before_submit(PreSubmitHook& hook) noexcept;
 
+  // Ends the batch early: runs the pending pre-submit hooks and hands every
+  // queued SQE to the kernel now, without waiting for completions. For code
+  // that has just produced output a peer is idle waiting for and whose turn
+  // may go on computing for a long time: a TLS handshake step costs hundreds
+  // of microseconds, and with several handshakes in one turn the first
+  // flight would otherwise leave only after the last one was computed while
+  // the peer (and its core) sat idle. One extra io_uring_enter; cheap
+  // work should let the turn batch as usual.
+  void submit_now();
+
   // Per-loop state of a higher layer (net/'s provided-buffer ring): one T per
   // loop, built on first use as T(IOLoop&), destroyed with the loop after
   // every operation has been reaped and before the ring is torn down.

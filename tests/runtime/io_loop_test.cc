@@ -1,5 +1,6 @@
 #include "whirl/runtime/io_loop.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -263,6 +264,42 @@ TEST(IOLoop, RunSyncThrowsWhenTheLoopStopsFirst) {
   auto slow = []() -> Task<void> { co_await sleep(1s); };
   loop.call_later(5ms, [&] { loop.stop(); });
   EXPECT_THROW(loop.run_sync(slow()), std::runtime_error);
+}
+
+// Queues a write of `byte` to `fd` just before the turn's submit.
+class WriteBeforeSubmit final : public PreSubmitHook {
+ public:
+  WriteBeforeSubmit(IOLoop& loop, int fd) : loop_(loop), fd_(fd) {}
+  void run() override { io_uring_prep_write(loop_.get_untracked_sqe(), fd_, &byte_, 1, 0); }
+
+ private:
+  IOLoop& loop_;
+  int fd_;
+  char byte_ = 'x';
+};
+
+TEST(IOLoop, SubmitNowHandsTheQueuedWorkToTheKernelBeforeTheTurnEnds) {
+  IOLoop loop;
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_NONBLOCK), 0);
+  WriteBeforeSubmit hook(loop, fds[1]);
+  char got = 0;
+  ssize_t before = -2, after = -2;
+  loop.add_callback([&] {
+    loop.before_submit(hook);
+    // Still this callback's turn: nothing has been submitted yet.
+    before = ::read(fds[0], &got, 1);
+    loop.submit_now();
+    after = ::read(fds[0], &got, 1);
+    loop.stop();
+  });
+  loop.run();
+  EXPECT_EQ(before, -1) << "the write waits for the end of the turn by default";
+  EXPECT_FALSE(hook.pending()) << "submit_now ran the pre-submit hook";
+  EXPECT_EQ(after, 1) << "submit_now submitted the write while the callback was still running";
+  EXPECT_EQ(got, 'x');
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 }  // namespace
