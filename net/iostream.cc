@@ -87,14 +87,17 @@ IOStream::ReadAwaiter IOStream::read_until_close() {
   return ReadAwaiter(this, ReadAwaiter::Kind::kUntilClose, 0, false, {}, 0, {});
 }
 
-IOStream::WaitAwaiter IOStream::wait_for_bytes(std::size_t n) {
-  return WaitAwaiter(this, ReadAwaiter::Kind::kWait, n, false, {}, 0, {});
+IOStream::WaitAwaiter IOStream::wait_for_bytes(std::size_t n, std::optional<TimePoint> deadline) {
+  WaitAwaiter awaiter(this, ReadAwaiter::Kind::kWait, n, false, {}, 0, {});
+  awaiter.deadline_ = deadline;
+  return awaiter;
 }
 
 IOStream::ReadAwaiter::~ReadAwaiter() {
   // Only a frame torn down mid-read (loop shutdown) gets here waiting.
   if (state_ == State::kWaiting && stream_ != nullptr && stream_->pending_read_ == this) {
     stream_->pending_read_ = nullptr;
+    stream_->loop_.remove_timeout(timer_);
   }
 }
 
@@ -106,10 +109,14 @@ bool IOStream::ReadAwaiter::await_ready() {
 void IOStream::ReadAwaiter::suspend(std::coroutine_handle<> awaiter, CancellationToken* token) {
   awaiter_ = awaiter;
   if (token != nullptr) token->add(*this);  // fires at once if already cancelled
+  if (deadline_ && state_ == State::kWaiting) {
+    timer_ = stream_->loop_.call_at(*deadline_, [this] { abandon(State::kTimedOut); });
+  }
 }
 
 void IOStream::ReadAwaiter::throw_if_failed() const {
   if (state_ == State::kCancelled) throw CancelledError();
+  if (state_ == State::kTimedOut) throw TimeoutError();
   if (state_ == State::kFailed) {
     if (stream_ != nullptr) stream_->raise_closed(error_);
     throw StreamClosedError(error_);
@@ -121,27 +128,47 @@ std::string IOStream::ReadAwaiter::await_resume() {
   return std::move(result_);
 }
 
+IOStream::WaitAwaiter::Outcome IOStream::WaitAwaiter::outcome() const {
+  switch (state()) {
+    case State::kCancelled:
+      throw CancelledError();
+    case State::kTimedOut:
+      return Outcome::kTimedOut;
+    case State::kFailed:
+      return Outcome::kClosed;
+    default:
+      return Outcome::kReady;
+  }
+}
+
 void IOStream::ReadAwaiter::on_cancel(CancelHook* hook) noexcept {
-  auto* self = static_cast<ReadAwaiter*>(hook);
-  IOStream* stream = self->stream_;
-  if (self->state_ != State::kWaiting || stream == nullptr) return;
+  static_cast<ReadAwaiter*>(hook)->abandon(State::kCancelled);
+}
+
+// Ends a waiting read early (cancelled, or its deadline passed) and resumes
+// its coroutine on the next turn.
+void IOStream::ReadAwaiter::abandon(State why) noexcept {
+  IOStream* stream = stream_;
+  if (state_ != State::kWaiting || stream == nullptr) return;
   // Give back what this read collected so no byte is lost.
   try {
-    if (self->kind_ == Kind::kInto) {
-      stream->give_back(std::string_view(self->into_.data(), self->filled_));
+    if (kind_ == Kind::kInto) {
+      stream->give_back(std::string_view(into_.data(), filled_));
     } else {
-      stream->give_back(self->result_);
+      stream->give_back(result_);
     }
   } catch (...) {
     // Out of memory while restoring: the stream cannot stay consistent.
     stream->close(ENOMEM);
   }
-  self->result_.clear();
-  self->filled_ = 0;
-  self->state_ = State::kCancelled;
+  result_.clear();
+  filled_ = 0;
+  state_ = why;
+  CancelHook::unlink();                  // a deadline may end it while a token still holds it
+  stream->loop_.remove_timeout(timer_);  // a cancel may end it before its deadline
   stream->pending_read_ = nullptr;
   stream->scanned_ = 0;
-  stream->loop_.schedule(self->awaiter_);
+  stream->loop_.schedule(awaiter_);
 }
 
 void IOStream::start_read(ReadAwaiter* request) {
@@ -269,6 +296,7 @@ void IOStream::finish_read(ReadAwaiter* request, bool resume_now) {
   pending_read_ = nullptr;
   scanned_ = 0;
   request->CancelHook::unlink();
+  loop_.remove_timeout(request->timer_);
   if (request->state_ == ReadAwaiter::State::kWaiting) {
     request->state_ = ReadAwaiter::State::kFailed;
     request->error_ = error_;

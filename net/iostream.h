@@ -45,6 +45,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -106,18 +107,20 @@ class IOStream {
     std::string await_resume();
 
    protected:
+    enum class State : unsigned char { kIdle, kWaiting, kDone, kFailed, kCancelled, kTimedOut };
     std::size_t filled() const noexcept { return filled_; }
+    State state() const noexcept { return state_; }
     void throw_if_failed() const;
 
    private:
     friend class IOStream;
     enum class Kind : unsigned char { kBytes, kUntil, kInto, kUntilClose, kWait };
-    enum class State : unsigned char { kIdle, kWaiting, kDone, kFailed, kCancelled };
 
     ReadAwaiter(IOStream* stream, Kind kind, std::size_t want, bool partial, std::string_view delimiter,
                 std::size_t max_bytes, std::span<char> into);
     void suspend(std::coroutine_handle<> awaiter, CancellationToken* token);
     static void on_cancel(CancelHook* hook) noexcept;
+    void abandon(State why) noexcept;
 
     IOStream* stream_;
     Kind kind_;
@@ -131,6 +134,8 @@ class IOStream {
     std::string result_;
     int error_ = 0;
     std::coroutine_handle<> awaiter_;
+    std::optional<TimePoint> deadline_;  // kWait only
+    TimeoutHandle timer_;                // armed while waiting with a deadline
   };
 
   // Exactly `n` bytes (with `partial`: as soon as 1..n are available).
@@ -161,6 +166,11 @@ class IOStream {
   // pending read and fails with StreamClosedError when the stream closes
   // short of `n` (what did arrive stays in peek_buffer()). n beyond
   // max_buffer_size can never be met: the stream logs and closes.
+  //
+  // With a `deadline` the wait gives up then and throws TimeoutError; the
+  // buffered bytes stay. That is with_timeout without its task frames: the
+  // awaiter is all the waiting frame holds, which is how an idle keep-alive
+  // HTTP connection waits for its next request.
   class WaitAwaiter : public ReadAwaiter {
    public:
     using ReadAwaiter::ReadAwaiter;
@@ -168,8 +178,12 @@ class IOStream {
       throw_if_failed();
       return filled();
     }
+    // await_resume without the throwing, for a caller to whom the peer
+    // closing or the deadline passing is routine (cancellation still throws).
+    enum class Outcome : unsigned char { kReady, kClosed, kTimedOut };
+    Outcome outcome() const;
   };
-  WaitAwaiter wait_for_bytes(std::size_t n);
+  WaitAwaiter wait_for_bytes(std::size_t n, std::optional<TimePoint> deadline = std::nullopt);
   // The unread bytes; valid until the next read, consume_buffer or resume of the loop.
   std::string_view peek_buffer() const noexcept { return unread(); }
   // Drops the first `n` (<= buffered()) unread bytes.

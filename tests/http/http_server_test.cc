@@ -326,6 +326,34 @@ TEST(HTTPServer, IdleConnectionTimeoutClosesAnIdleConnection) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
 }
 
+TEST(HTTPServer, OneIdleConnectionTimeoutCoversTheIdleWaitAndTheHeadThatFollows) {
+  // A client that idles, then drips its head a byte at a time, must not get
+  // a fresh timeout when its first byte arrives: the wait for a request and
+  // the reading of its head share one deadline.
+  TestApp app;
+  ServerThread server(app.app, {.idle_connection_timeout = 400ms});
+  RawClient client(server.port(), 3000);
+  auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(300ms);
+  const std::string head = "GET /a-long-path-to-drip-slowly HTTP/1.1\r\nHost: x\r\n\r\n";
+  bool closed = false;
+  for (char c : head) {
+    char probe;
+    ssize_t n = ::recv(client.fd(), &probe, 1, MSG_DONTWAIT);
+    if (n == 0 || ::send(client.fd(), &c, 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  if (!closed) closed = client.closed_by_server();
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(closed);
+  // One deadline: closed near 400 ms. A second one from the first byte
+  // would have let it run to 700 ms or more.
+  EXPECT_LT(elapsed, 650ms);
+}
+
 TEST(HTTPServer, BodyTimeoutClosesAStalledUpload) {
   TestApp app;
   ServerThread server(app.app, {.body_timeout = 200ms});

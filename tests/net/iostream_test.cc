@@ -86,6 +86,60 @@ TEST(IOStream, WaitForBytesFailsWhenThePeerClosesShortButKeepsWhatCame) {
   });
 }
 
+TEST(IOStream, WaitForBytesWithADeadlineThrowsTimeoutErrorAndKeepsWhatCame) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send("ab");
+    bool timed_out = false;
+    try {
+      co_await pair.stream->wait_for_bytes(5, Clock::now() + 50ms);
+    } catch (const TimeoutError&) {
+      timed_out = true;
+    }
+    EXPECT_TRUE(timed_out);
+    EXPECT_EQ(pair.stream->peek_buffer(), "ab");
+    EXPECT_FALSE(pair.stream->closed()) << "a deadline ends the wait, not the stream";
+    pair.send("cde");
+    std::string all = co_await pair.stream->read_bytes(5);
+    EXPECT_EQ(all, "abcde");
+  });
+}
+
+TEST(IOStream, WaitForBytesWithADeadlineReturnsWhenTheBytesComeFirstAndDropsItsTimer) {
+  run([]() -> Task<void> {
+    Pair pair;
+    IOLoop& loop = IOLoop::current();
+    std::size_t timers_before = loop.timers_pending();
+    loop.call_later(20ms, [&] { pair.send("abc"); });
+    std::size_t have = co_await pair.stream->wait_for_bytes(3, Clock::now() + 10s);
+    EXPECT_EQ(have, 3u);
+    EXPECT_EQ(loop.timers_pending(), timers_before) << "the 10 s deadline's timer is removed";
+  });
+}
+
+TEST(IOStream, CancellingAWaitWithADeadlineDropsItsTimer) {
+  run([]() -> Task<void> {
+    Pair pair;
+    IOLoop& loop = IOLoop::current();
+    std::size_t timers_before = loop.timers_pending();
+    auto waiting = [](IOStream& stream) -> Task<std::size_t> {
+      co_return co_await stream.wait_for_bytes(1, Clock::now() + 10s);
+    };
+    bool timed_out = false;
+    try {
+      Task<std::size_t> bounded = with_timeout(20ms, waiting(*pair.stream));
+      co_await std::move(bounded);
+    } catch (const TimeoutError&) {
+      timed_out = true;  // with_timeout's, by cancelling the wait
+    }
+    EXPECT_TRUE(timed_out);
+    EXPECT_EQ(loop.timers_pending(), timers_before);
+    pair.send("x");
+    std::string next = co_await pair.stream->read_bytes(1);
+    EXPECT_EQ(next, "x") << "the stream reads on after the cancelled wait";
+  });
+}
+
 // Destroying a stream reaps its receive synchronously (cancel_and_wait),
 // which can reap another stream's data with it. That data must be delivered
 // this turn, not when some unrelated completion next wakes the loop.
