@@ -19,7 +19,9 @@
 //   3. reap every CQE and resume its operation's coroutine;
 //   4. run the timers that are due.
 // Batching submissions is the point of io_uring: nothing here submits per
-// operation.
+// operation. The one exception is asked for explicitly: submit_now() hands
+// the batch so far to the kernel mid-turn, for work whose peer would
+// otherwise sit idle behind an expensive turn (a TLS handshake step).
 //
 // The ring asks for SINGLE_ISSUER | DEFER_TASKRUN (completions are processed
 // only when this thread enters the kernel, which it does once a turn), then
