@@ -5,11 +5,12 @@ Started by compare.sh (which installs the peers); see bench/README.md.
     compare.py --bin DIR --here DIR [--quick] [--runs N] [--duration S]
                [--json FILE] [--png FILE] [--skip-memory]
 
-Each server in turn is pinned to core 0 and driven from core 1, by wrk and
-by the bundled loadgen, in three cells: keep-alive (64 connections),
-pipelined 16 at 64 connections and at 256. A cell is run --runs times after
-a warm-up; the run with the median req/s is quoted, with the server's and
-the loader's CPU share during that run, so a reader sees which side was the
+Every server is pinned to core 0 (all of them listen at once) and driven
+from core 1, by wrk and by the bundled loadgen, in three cells: keep-alive
+(64 connections), pipelined 16 at 64 connections and at 256. A cell is run
+--runs times per server after a warm-up, the servers taking turns run by
+run; the run with the median req/s is quoted, with the server's and the
+loader's CPU share during that run, so a reader sees which side was the
 limit. Then whirl's heap allocations per request (a counting build of the
 plaintext server) and the resident memory per idle keep-alive connection
 (10,000 connections) of whirl and nginx.
@@ -199,24 +200,41 @@ def parse_wrk(out):
     return float(rate.group(1)) if rate else None, p99_ms if p99_ms > 0 else None
 
 
-def measure_server(server, loaders, tools, runs, duration, cells_out):
-    server.start()
+def measure_cells(servers, loaders, tools, runs, duration):
+    """Every cell for every server; the servers take turns run by run.
+
+    All servers listen at once (an idle one costs nothing), and each run of
+    a cell goes to each server in turn, so the VM's drift over minutes falls
+    on every server alike instead of on whichever was measured first."""
+    for server in servers:
+        server.start()
+    cells = {server.name: [] for server in servers}
     try:
         for mode, connections, depth in CELLS:
             for tool in tools:
-                loaders.measure(tool, server, connections, depth, 1)  # warm-up, not recorded
-                results = [loaders.measure(tool, server, connections, depth, duration) for _ in range(runs)]
-                results.sort(key=lambda r: r["req_per_s"])
-                median = results[len(results) // 2]
-                cell = {"server": server.name, "tool": tool, "mode": mode, "connections": connections,
-                        "depth": depth, **median}
-                cells_out.append(cell)
-                spread = ", ".join(f"{r['req_per_s']:.0f}" for r in results)
-                say(f"  {server.name:8} {tool:8} {mode:10} c={connections:<4} d={depth:<3} "
-                    f"{median['req_per_s']:>11,.0f} req/s  server {median['server_cpu']:5.1f}%  "
-                    f"loader {median['loader_cpu']:5.1f}%  p99 {p99_text(median['p99_ms'])} ms   (runs: {spread})")
+                for server in servers:
+                    loaders.measure(tool, server, connections, depth, 1)  # warm-up, not recorded
+                results = {server.name: [] for server in servers}
+                for _ in range(runs):
+                    for server in servers:
+                        results[server.name].append(loaders.measure(tool, server, connections, depth, duration))
+                for server in servers:
+                    cells[server.name].append(median_cell(server.name, tool, mode, connections, depth,
+                                                          results[server.name]))
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
+    return [cell for server in servers for cell in cells[server.name]]
+
+
+def median_cell(name, tool, mode, connections, depth, results):
+    results = sorted(results, key=lambda r: r["req_per_s"])
+    median = results[len(results) // 2]
+    spread = ", ".join(f"{r['req_per_s']:.0f}" for r in results)
+    say(f"  {name:8} {tool:8} {mode:10} c={connections:<4} d={depth:<3} "
+        f"{median['req_per_s']:>11,.0f} req/s  server {median['server_cpu']:5.1f}%  "
+        f"loader {median['loader_cpu']:5.1f}%  p99 {p99_text(median['p99_ms'])} ms   (runs: {spread})")
+    return {"server": name, "tool": tool, "mode": mode, "connections": connections, "depth": depth, **median}
 
 
 def http_get(port, path):
@@ -411,9 +429,7 @@ def main():
     say(f"plaintext benchmark: {args.runs} run(s) of {duration} s per cell after a 1 s warm-up, median quoted; "
         f"server on core {SERVER_CORE}, load on core {LOAD_CORE}")
     say(f"machine: {os.cpu_count()} cores, {os.uname().release}")
-    cells = []
-    for server in servers:
-        measure_server(server, Loaders(loadgen, workdir), tools, args.runs, duration, cells)
+    cells = measure_cells(servers, Loaders(loadgen, workdir), tools, args.runs, duration)
     print_table(cells)
     print_ratios(cells)
 
