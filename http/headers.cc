@@ -132,9 +132,14 @@ void HTTPHeaders::clear() noexcept {
 }
 
 void HTTPHeaders::normalize_name(std::string_view name, std::string& out) {
+  // Grown once and written in place: a push_back per byte measured ~900
+  // instructions per response head (callgrind), more than the parser.
+  std::size_t at = out.size();
+  out.resize(at + name.size());
+  char* to = out.data() + at;
   bool start = true;
   for (char c : name) {
-    out.push_back(start ? upper(c) : lower(c));
+    *to++ = start ? upper(c) : lower(c);
     start = c == '-';
   }
 }

@@ -376,7 +376,11 @@ IOStream::WriteAwaiter HTTP1Connection::write_headers(const ResponseStartLine& s
   set_connection_header(headers, has_length || no_body_);
   if (chunking_output_) headers.set("Transfer-Encoding", "chunked");
   out_.clear();
-  fmt::format_to(std::back_inserter(out_), "{} {} {}\r\n", start_line.version, start_line.code, start_line.reason);
+  // Appended piece by piece: fmt::format_to through a back_inserter parsed
+  // the format string and grew out_ byte by byte on every response.
+  fmt::format_int code(start_line.code);
+  out_.append(start_line.version).append(" ").append(code.data(), code.size()).append(" ");
+  out_.append(start_line.reason).append("\r\n");
   headers.write_to(out_);
   out_.append("\r\n");
   stream_.write(out_);
