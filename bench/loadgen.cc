@@ -398,6 +398,8 @@ int main(int argc, char** argv) {
   }
 
   whirl::IOLoop loop;
+  loop.set_wait_batching({.min_completions = options.completions_per_wait(),
+                          .max_delay = std::chrono::microseconds(options.batch_delay_us)});
   loop.run_sync(resolve_target(&run));
   if (!options.tls && run.addresses.empty()) {
     fmt::print(stderr, "loadgen: {}\n", run.first_error);

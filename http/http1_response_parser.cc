@@ -128,6 +128,11 @@ ResponseParser::Result ResponseParser::finish_at_close() noexcept {
 // The whole head must be in `in`; until it is, nothing is consumed and the
 // next call starts over (heads are small, so rescanning costs little).
 ResponseParser::Result ResponseParser::parse_head(std::string_view in, std::size_t& consumed) {
+  if (take_remembered_head(in, consumed)) {
+    head_bytes_ += consumed;
+    choose_framing();
+    return state_ == State::kError ? Result::kError : Result::kDone;
+  }
   std::size_t pos = 0;
   bool first = true;
   fields_ = 0;
@@ -156,7 +161,40 @@ ResponseParser::Result ResponseParser::parse_head(std::string_view in, std::size
   consumed = pos;
   head_bytes_ += pos;
   choose_framing();
-  return state_ == State::kError ? Result::kError : Result::kDone;
+  if (state_ == State::kError) return Result::kError;
+  remember_head(in.substr(0, pos));
+  return Result::kDone;
+}
+
+bool ResponseParser::take_remembered_head(std::string_view in, std::size_t& consumed) {
+  std::size_t size = remembered_head_.size();
+  if (size == 0 || in.size() < size || std::memcmp(in.data(), remembered_head_.data(), size) != 0) return false;
+  restore(remembered_facts_);
+  consumed = size;
+  return true;
+}
+
+void ResponseParser::remember_head(std::string_view head) {
+  if (head.size() > kMaxRememberedHead) {
+    remembered_head_.clear();
+    return;
+  }
+  remembered_head_.assign(head);
+  remembered_facts_ = facts();
+}
+
+ResponseParser::HeadFacts ResponseParser::facts() const noexcept {
+  return {code_, http11_, has_length_, chunked_coding_, has_transfer_encoding_, connection_close_, content_length_};
+}
+
+void ResponseParser::restore(const HeadFacts& facts) noexcept {
+  code_ = facts.code;
+  http11_ = facts.http11;
+  has_length_ = facts.has_length;
+  chunked_coding_ = facts.chunked_coding;
+  has_transfer_encoding_ = facts.has_transfer_encoding;
+  connection_close_ = facts.connection_close;
+  content_length_ = facts.content_length;
 }
 
 bool ResponseParser::parse_status_line(std::string_view line) {

@@ -31,6 +31,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "whirl/http/chunked_decoder.h"
@@ -69,6 +70,27 @@ class ResponseParser {
  private:
   enum class State : unsigned char { kHead, kFixed, kChunked, kUntilClose, kDone, kError };
 
+  // What a head says about framing: everything choose_framing() reads.
+  struct HeadFacts {
+    int code = 0;
+    bool http11 = false;
+    bool has_length = false;
+    bool chunked_coding = false;
+    bool has_transfer_encoding = false;
+    bool connection_close = false;
+    std::uint64_t content_length = 0;
+  };
+  // A server answers a stream of requests with heads that are mostly the
+  // same bytes (until its Date header ticks). The last head that parsed
+  // cleanly is kept with its facts; a head whose bytes equal it is not
+  // parsed again. Sound because the kept bytes end with the head's empty
+  // line: input that starts with them has exactly that head.
+  static constexpr std::size_t kMaxRememberedHead = 512;
+  bool take_remembered_head(std::string_view in, std::size_t& consumed);
+  void remember_head(std::string_view head);
+  HeadFacts facts() const noexcept;
+  void restore(const HeadFacts& facts) noexcept;
+
   Result parse_head(std::string_view in, std::size_t& consumed);
   bool parse_status_line(std::string_view line);
   bool parse_field(std::string_view line);
@@ -92,6 +114,8 @@ class ResponseParser {
   std::uint64_t body_bytes_ = 0;
   std::size_t head_bytes_ = 0;
   const char* error_reason_ = "";
+  std::string remembered_head_;  // capacity kept: no allocation per response
+  HeadFacts remembered_facts_;
 };
 
 }  // namespace whirl

@@ -300,13 +300,18 @@ void IOLoop::run_callback(Callback& callback) noexcept {
 
 void IOLoop::enter_kernel(bool block) {
   std::optional<TimePoint> deadline = timers_.next_deadline();
-  std::chrono::nanoseconds wait{-1};  // negative: no deadline
+  std::optional<std::chrono::nanoseconds> wait;  // none: until a completion
   if (deadline) {
     wait = std::max(std::chrono::nanoseconds::zero(),
                     std::chrono::duration_cast<std::chrono::nanoseconds>(*deadline - time()));
     // A timer that is already due must not cost a trip through the kernel's
     // timer code: poll instead of waiting with a zero timeout.
-    if (wait.count() == 0) block = false;
+    if (wait->count() == 0) block = false;
+  }
+  unsigned wait_nr = 1;
+  if (block && batching_.min_completions > 1 && !last_wait_empty_) {
+    wait_nr = batching_.min_completions;
+    if (!wait || *wait > batching_.max_delay) wait = batching_.max_delay;
   }
   int rc;
   if (!block) {
@@ -314,14 +319,15 @@ void IOLoop::enter_kernel(bool block) {
     // Submits and, with DEFER_TASKRUN, runs the completions the kernel has
     // ready, without waiting.
     rc = io_uring_submit_and_get_events(&ring_);
-  } else if (deadline) {
-    __kernel_timespec ts{static_cast<long long>(wait.count() / 1'000'000'000),
-                         static_cast<long long>(wait.count() % 1'000'000'000)};
+  } else if (wait) {
+    __kernel_timespec ts{static_cast<long long>(wait->count() / 1'000'000'000),
+                         static_cast<long long>(wait->count() % 1'000'000'000)};
     io_uring_cqe* cqe = nullptr;
-    rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, wait_nr, &ts, nullptr);
   } else {
     rc = io_uring_submit_and_wait(&ring_, 1);
   }
+  if (block) last_wait_empty_ = io_uring_cq_ready(&ring_) == 0;
   // -ETIME: the timer deadline came first. -EINTR: a signal. -EBUSY/-EAGAIN:
   // the completion queue is full; reaping below makes room.
   if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN) {

@@ -37,6 +37,13 @@ check "closed loop saw no non-2xx" test "$(field "$work/closed.json" 'non_2xx')"
 check "the report prints latency percentiles" grep -q 'p99.9' "$work/closed.txt"
 check "the report prints the loader's CPU" grep -q 'loader CPU' "$work/closed.txt"
 
+# Completion batching: off, and asked for far more completions than the run
+# can produce at once (the delay, not the batch, then ends each wait).
+"$loadgen" "http://127.0.0.1:$port/" -c 8 -p 4 -d 0.5 -w 0 --batch 0 --quiet --json "$work/unbatched.json" >/dev/null
+check "closed loop without batching measures responses" test "$(field "$work/unbatched.json" 'requests > 100 and sum(errors.values()) == 0')" = True
+"$loadgen" "http://127.0.0.1:$port/" -c 2 -d 0.5 -w 0 --batch 1000 --batch-delay-us 2000 --quiet --json "$work/overbatched.json" >/dev/null
+check "a batch larger than the run waits its delay, not forever" test "$(field "$work/overbatched.json" '100 < requests and sum(errors.values()) == 0')" = True
+
 # Open loop: the schedule, not the server, sets the rate.
 "$loadgen" "http://127.0.0.1:$port/" -c 4 --rate 1000 -d 2 -w 0 --quiet --json "$work/open.json" >/dev/null
 check "open loop sends on schedule (1000/s for 2 s)" test "$(field "$work/open.json" '1900 <= requests <= 2100')" = True
@@ -75,6 +82,8 @@ check "a response cut short is a read error" test "$(field "$work/close_early.js
 
 "$loadgen" "http://127.0.0.1:$port/" -c 0 >/dev/null 2>&1
 check "a bad flag exits 2" test $? -eq 2
+"$loadgen" "http://127.0.0.1:$port/" --batch-delay-us 0 >/dev/null 2>&1
+check "a zero batching delay exits 2" test $? -eq 2
 "$loadgen" "ftp://127.0.0.1/" >/dev/null 2>&1
 check "a bad URL exits 2" test $? -eq 2
 

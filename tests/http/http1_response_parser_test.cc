@@ -171,5 +171,66 @@ TEST(ResponseParser, StartReadiesTheParserForTheNextResponse) {
   EXPECT_EQ(parser.body_bytes(), 13u);
 }
 
+// Parses `wire` as the next response on a connection whose parser has seen others.
+Result parse_next(ResponseParser& parser, const std::string& wire, std::size_t& used, bool head_request = false) {
+  parser.start(head_request);
+  used = 0;
+  return parser.parse(wire, used);
+}
+
+TEST(ResponseParser, ARepeatedHeadIsFramedLikeTheFirst) {
+  ResponseParser parser;
+  std::size_t used = 0;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(parse_next(parser, kPlain + "HTTP/1.1", used), Result::kDone) << "response " << i;
+    EXPECT_EQ(used, kPlain.size());
+    EXPECT_EQ(parser.code(), 200);
+    EXPECT_EQ(parser.body_bytes(), 13u);
+    EXPECT_EQ(parser.head_bytes(), kPlain.size() - 13);
+    EXPECT_TRUE(parser.keep_alive());
+  }
+  // The same head answering HEAD has no body.
+  ASSERT_EQ(parse_next(parser, kPlain, used, /*head_request=*/true), Result::kDone);
+  EXPECT_EQ(used, kPlain.size() - 13);
+  EXPECT_EQ(parser.body_bytes(), 0u);
+}
+
+TEST(ResponseParser, AHeadThatDiffersFromTheLastOneInAnyByteIsParsedAfresh) {
+  ResponseParser parser;
+  std::size_t used = 0;
+  ASSERT_EQ(parse_next(parser, kPlain, used), Result::kDone);
+  std::string longer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 15\r\n\r\nHello, World!!!";
+  ASSERT_EQ(parse_next(parser, longer, used), Result::kDone);
+  EXPECT_EQ(used, longer.size());
+  EXPECT_EQ(parser.body_bytes(), 15u);
+  std::string closing =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\nConnection: close\r\n\r\nHello, World!";
+  ASSERT_EQ(parse_next(parser, closing, used), Result::kDone);
+  EXPECT_FALSE(parser.keep_alive());
+  std::string control = kPlain;
+  control[control.find("plain")] = '\x01';  // one byte of a value
+  EXPECT_EQ(parse_next(parser, control, used), Result::kError);
+}
+
+TEST(ResponseParser, AHeadLongerThanTheLastOneBeginningWithItsStatusLineIsParsedAfresh) {
+  ResponseParser parser;
+  std::size_t used = 0;
+  std::string bare = "HTTP/1.1 204 No Content\r\n\r\n";
+  ASSERT_EQ(parse_next(parser, bare, used), Result::kDone);
+  // Same first line, but a different head: the remembered bytes include the
+  // empty line, so they are no prefix of this one.
+  std::string with_length = "HTTP/1.1 204 No Content\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(parse_next(parser, with_length, used), Result::kError);
+  EXPECT_STREQ(parser.error_reason(), "both Transfer-Encoding and Content-Length");
+}
+
+TEST(ResponseParser, AnIncompleteRepeatOfTheLastHeadConsumesNothing) {
+  ResponseParser parser;
+  std::size_t used = 0;
+  ASSERT_EQ(parse_next(parser, kPlain, used), Result::kDone);
+  EXPECT_EQ(parse_next(parser, kPlain.substr(0, 30), used), Result::kNeedMore);
+  EXPECT_EQ(used, 0u);
+}
+
 }  // namespace
 }  // namespace whirl

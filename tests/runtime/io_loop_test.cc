@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <csignal>
 #include <memory>
@@ -300,6 +301,100 @@ TEST(IOLoop, SubmitNowHandsTheQueuedWorkToTheKernelBeforeTheTurnEnds) {
   EXPECT_EQ(got, 'x');
   ::close(fds[0]);
   ::close(fds[1]);
+}
+
+// Reads one byte from `fd`, then notes how many writes the writer had
+// started by the time this coroutine ran again.
+Task<void> read_one_and_note(int fd, const std::atomic<int>* writes, std::atomic<int>* seen) {
+  char byte = 0;
+  co_await io_op([&](io_uring_sqe* sqe) { io_uring_prep_read(sqe, fd, &byte, 1, 0); });
+  seen->store(writes->load());
+}
+
+struct Pipes {
+  explicit Pipes(int n) : fds(static_cast<std::size_t>(n)) {
+    for (auto& pair : fds) EXPECT_EQ(pipe(pair.data()), 0);
+  }
+  ~Pipes() {
+    for (auto& pair : fds) {
+      close(pair[0]);
+      close(pair[1]);
+    }
+  }
+  std::vector<std::array<int, 2>> fds;
+};
+
+TEST(IOLoop, WaitBatchingHandsCompletionsThatArriveApartToOneTurn) {
+  IOLoop loop;
+  // Four reads plus nothing else: the loop's own eventfd read stays quiet.
+  loop.set_wait_batching({.min_completions = 4, .max_delay = 10s});
+  Pipes pipes(5);
+  std::atomic<int> writes{0};
+  std::array<std::atomic<int>, 5> seen{};
+  for (auto& s : seen) s = -1;
+  for (int i = 0; i < 4; ++i) loop.spawn(read_one_and_note(pipes.fds[i][0], &writes, &seen[i]));
+  // The last read ends the run (after the turn it completes in). No timer
+  // may be pending meanwhile: a due timer ends a batched wait early.
+  loop.spawn([](int fd, const std::atomic<int>* writes, std::atomic<int>* seen, IOLoop* loop) -> Task<void> {
+    co_await read_one_and_note(fd, writes, seen);
+    loop->stop();
+  }(pipes.fds[4][0], &writes, &seen[4], &loop));
+  std::thread writer([&] {
+    auto write_pipe = [&](int i) {
+      writes.fetch_add(1);  // counted before it can be read
+      EXPECT_EQ(write(pipes.fds[i][1], "x", 1), 1);
+    };
+    // The first read completes on its own: batching waits only once
+    // completions are flowing.
+    write_pipe(0);
+    while (seen[0].load() < 0) std::this_thread::sleep_for(1ms);
+    for (int i = 1; i < 5; ++i) {
+      std::this_thread::sleep_for(20ms);
+      write_pipe(i);
+    }
+  });
+  loop.run();
+  writer.join();
+  EXPECT_EQ(seen[0].load(), 1);
+  for (int i = 1; i < 5; ++i) {
+    EXPECT_EQ(seen[i].load(), 5) << "read " << i << " ran before the fourth completion of the batch arrived";
+  }
+}
+
+TEST(IOLoop, WaitBatchingDeliversFewerCompletionsThanTheBatchAfterTheDelay) {
+  IOLoop loop;
+  loop.set_wait_batching({.min_completions = 8, .max_delay = 30ms});
+  Pipes pipes(1);
+  std::atomic<int> writes{0};
+  std::atomic<int> seen{-1};
+  ASSERT_EQ(write(pipes.fds[0][1], "x", 1), 1);
+  TimePoint start = loop.time();
+  // One completion of the eight asked for, and no timer before it: the wait
+  // ends at max_delay, not never.
+  loop.run_sync(read_one_and_note(pipes.fds[0][0], &writes, &seen));
+  EXPECT_EQ(seen.load(), 0);
+  EXPECT_LT(loop.time() - start, 3s) << "a lone completion waited far past max_delay";
+}
+
+TEST(IOLoop, WaitBatchingNeverHoldsBackATimer) {
+  IOLoop loop;
+  loop.set_wait_batching({.min_completions = 8, .max_delay = 10s});
+  Pipes pipes(1);
+  bool fired = false;
+  TimePoint start = loop.time();
+  // A read that never completes keeps the loop waiting in the kernel; the
+  // timer's deadline, not the 10 s batching delay, must end that wait.
+  loop.spawn([](int fd) -> Task<void> {
+    char byte = 0;
+    co_await io_op([&](io_uring_sqe* sqe) { io_uring_prep_read(sqe, fd, &byte, 1, 0); });
+  }(pipes.fds[0][0]));
+  loop.call_later(20ms, [&] {
+    fired = true;
+    loop.stop();
+  });
+  loop.run();
+  EXPECT_TRUE(fired);
+  EXPECT_LT(loop.time() - start, 3s) << "the timer waited for the batching delay";
 }
 
 }  // namespace
