@@ -34,10 +34,11 @@ class HdrHistogram {
 
   HdrHistogram() : counts_(kBucketCount, 0) {}
 
-  void record(std::uint64_t value) noexcept {
+  // `count` equal values at once (a pipelined batch answered together).
+  void record(std::uint64_t value, std::uint64_t count = 1) noexcept {
     max_ = std::max(max_, value);
-    ++counts_[index_of(std::min(value, (std::uint64_t{1} << kMaxBits) - 1))];
-    ++total_;
+    counts_[index_of(std::min(value, (std::uint64_t{1} << kMaxBits) - 1))] += count;
+    total_ += count;
   }
 
   void reset() noexcept {

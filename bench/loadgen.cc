@@ -116,16 +116,30 @@ void note_error(Run& run, std::string what) {
   if (run.first_error.empty()) run.first_error = std::move(what);
 }
 
-void record(Run& run, const Connection& conn, TimePoint due, TimePoint now) {
-  std::uint64_t bytes = conn.parser.head_bytes() + conn.parser.body_bytes();
-  bool non_2xx = conn.parser.code() < 200 || conn.parser.code() > 299;
-  ++run.progress.requests;
+// Responses taken in one pass that were due at the same time (a closed-loop
+// batch): counted and put in the histogram together, one update for the lot.
+struct Answered {
+  TimePoint due{};
+  std::uint64_t count = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t non_2xx = 0;
+
+  void add(const ResponseParser& parser) {
+    ++count;
+    bytes += parser.head_bytes() + parser.body_bytes();
+    non_2xx += parser.code() < 200 || parser.code() > 299 ? 1 : 0;
+  }
+};
+
+void record(Run& run, const Answered& answered, TimePoint now) {
+  if (answered.count == 0) return;
+  run.progress.requests += answered.count;
   if (!run.measuring) return;
-  ++run.counts.requests;
-  run.counts.bytes += bytes;
-  run.counts.non_2xx += non_2xx ? 1 : 0;
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - due).count();
-  run.latency_ns.record(static_cast<std::uint64_t>(ns < 0 ? 0 : ns));
+  run.counts.requests += answered.count;
+  run.counts.bytes += answered.bytes;
+  run.counts.non_2xx += answered.non_2xx;
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now - answered.due).count();
+  run.latency_ns.record(static_cast<std::uint64_t>(ns < 0 ? 0 : ns), answered.count);
 }
 
 void count_error(Run& run, std::uint64_t Counters::*which) {
@@ -135,8 +149,9 @@ void count_error(Run& run, std::uint64_t Counters::*which) {
 
 enum class Progress : unsigned char { kNeedMore, kAllAnswered, kServerClosing, kBroken };
 
-// Takes every complete response the buffer holds, oldest request first.
-Progress take_responses(Run& run, Connection& conn, TimePoint now) {
+// Takes every complete response the buffer holds, oldest request first,
+// into `answered` (recorded whenever the due time changes).
+Progress take_responses(Run& run, Connection& conn, TimePoint now, Answered& answered) {
   IOStream& stream = *conn.stream;
   while (!conn.sent.empty()) {
     std::size_t used = 0;
@@ -148,7 +163,12 @@ Progress take_responses(Run& run, Connection& conn, TimePoint now) {
       note_error(run, fmt::format("malformed response: {}", conn.parser.error_reason()));
       return Progress::kBroken;
     }
-    record(run, conn, conn.sent.front(), now);
+    if (answered.count != 0 && answered.due != conn.sent.front()) {
+      record(run, answered, now);
+      answered = Answered{};
+    }
+    answered.due = conn.sent.front();
+    answered.add(conn.parser);
     conn.sent.pop_front();
     conn.last_progress = now;
     if (conn.window) conn.window->release();
@@ -161,6 +181,13 @@ Progress take_responses(Run& run, Connection& conn, TimePoint now) {
     return Progress::kBroken;
   }
   return Progress::kAllAnswered;
+}
+
+Progress take_responses(Run& run, Connection& conn, TimePoint now) {
+  Answered answered;
+  Progress progress = take_responses(run, conn, now, answered);
+  record(run, answered, now);
+  return progress;
 }
 
 // Reads until every request sent so far is answered (or the connection can
@@ -176,7 +203,9 @@ Task<bool> read_outstanding(Run& run, Connection& conn) {
     } catch (const whirl::StreamClosedError& e) {
       closed = true;
       if (!conn.timed_out && conn.parser.finish_at_close() == ResponseParser::Result::kDone) {
-        record(run, conn, conn.sent.front(), Clock::now());
+        Answered last{.due = conn.sent.front()};
+        last.add(conn.parser);
+        record(run, last, Clock::now());
         conn.sent.pop_front();
       } else if (!conn.timed_out) {
         note_error(run, fmt::format("connection lost: {}", e.what()));

@@ -52,13 +52,13 @@ bool name_is(std::string_view token, std::string_view lower_name) noexcept {
 void ResponseParser::start(bool head_request) noexcept {
   // Field by field rather than `*this = ResponseParser(limits_)`: this runs
   // once per response, and the chunked decoder is only reset when used.
-  if (state_ == State::kChunked || chunked_coding_) chunked_.reset();
+  if (state_ == State::kChunked || head_.chunked_coding) chunked_.reset();
   state_ = State::kHead;
   head_request_ = head_request;
-  code_ = 0;
-  http11_ = keep_alive_ = has_length_ = chunked_coding_ = has_transfer_encoding_ = connection_close_ = false;
+  head_ = HeadFacts{};
+  keep_alive_ = false;
   fields_ = 0;
-  content_length_ = remaining_ = body_bytes_ = 0;
+  remaining_ = body_bytes_ = 0;
   head_bytes_ = 0;
   error_reason_ = "";
 }
@@ -72,7 +72,7 @@ ResponseParser::Result ResponseParser::fail(const char* reason) noexcept {
 ResponseParser::Result ResponseParser::parse(std::string_view in, std::size_t& consumed) {
   consumed = 0;
   for (;;) {
-    std::string_view rest = in.substr(consumed);
+    std::string_view rest(in.data() + consumed, in.size() - consumed);  // consumed <= in.size()
     switch (state_) {
       case State::kHead: {
         std::size_t used = 0;
@@ -166,10 +166,10 @@ ResponseParser::Result ResponseParser::parse_head(std::string_view in, std::size
   return Result::kDone;
 }
 
-bool ResponseParser::take_remembered_head(std::string_view in, std::size_t& consumed) {
+bool ResponseParser::take_remembered_head(std::string_view in, std::size_t& consumed) noexcept {
   std::size_t size = remembered_head_.size();
   if (size == 0 || in.size() < size || std::memcmp(in.data(), remembered_head_.data(), size) != 0) return false;
-  restore(remembered_facts_);
+  head_ = remembered_facts_;
   consumed = size;
   return true;
 }
@@ -180,21 +180,7 @@ void ResponseParser::remember_head(std::string_view head) {
     return;
   }
   remembered_head_.assign(head);
-  remembered_facts_ = facts();
-}
-
-ResponseParser::HeadFacts ResponseParser::facts() const noexcept {
-  return {code_, http11_, has_length_, chunked_coding_, has_transfer_encoding_, connection_close_, content_length_};
-}
-
-void ResponseParser::restore(const HeadFacts& facts) noexcept {
-  code_ = facts.code;
-  http11_ = facts.http11;
-  has_length_ = facts.has_length;
-  chunked_coding_ = facts.chunked_coding;
-  has_transfer_encoding_ = facts.has_transfer_encoding;
-  connection_close_ = facts.connection_close;
-  content_length_ = facts.content_length;
+  remembered_facts_ = head_;
 }
 
 bool ResponseParser::parse_status_line(std::string_view line) {
@@ -210,14 +196,15 @@ bool ResponseParser::parse_status_line(std::string_view line) {
       return false;
     }
   }
-  http11_ = line[7] == '1';
-  code_ = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-  if (code_ < 100) {
+  head_.http11 = line[7] == '1';
+  head_.code = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
+  if (head_.code < 100) {
     fail("status code below 100");
     return false;
   }
-  has_length_ = chunked_coding_ = has_transfer_encoding_ = connection_close_ = false;
-  content_length_ = 0;
+  // A final response after a 1xx starts from nothing.
+  head_.has_length = head_.chunked_coding = head_.has_transfer_encoding = head_.connection_close = false;
+  head_.content_length = 0;
   return true;
 }
 
@@ -252,43 +239,43 @@ bool ResponseParser::parse_field(std::string_view line) {
     const char* problem = nullptr;
     if (!parse_decimal(value, length)) {
       problem = "invalid Content-Length";
-    } else if (has_length_ && length != content_length_) {
+    } else if (head_.has_length && length != head_.content_length) {
       problem = "conflicting Content-Length headers";
     }
     if (problem != nullptr) {
       fail(problem);
       return false;
     }
-    has_length_ = true;
-    content_length_ = length;
+    head_.has_length = true;
+    head_.content_length = length;
   } else if (colon == 17 && name_is(name, "transfer-encoding")) {
-    has_transfer_encoding_ = true;
-    chunked_coding_ = iequals(last_element(value), "chunked");
+    head_.has_transfer_encoding = true;
+    head_.chunked_coding = iequals(last_element(value), "chunked");
   } else if (colon == 10 && name_is(name, "connection")) {
-    connection_close_ = connection_close_ || list_contains(value, "close");
+    head_.connection_close = head_.connection_close || list_contains(value, "close");
   }
   return true;
 }
 
 void ResponseParser::choose_framing() {
-  if (code_ < 200 && code_ != 101) {
+  if (head_.code < 200 && head_.code != 101) {
     state_ = State::kHead;  // interim response: the final one follows
     return;
   }
-  keep_alive_ = http11_ && !connection_close_;
-  if (has_transfer_encoding_ && has_length_) {
+  keep_alive_ = head_.http11 && !head_.connection_close;
+  if (head_.has_transfer_encoding && head_.has_length) {
     fail("both Transfer-Encoding and Content-Length");
     return;
   }
-  if (head_request_ || code_ == 204 || code_ == 304 || code_ == 101) {
+  if (head_request_ || head_.code == 204 || head_.code == 304 || head_.code == 101) {
     state_ = State::kDone;
-    if (code_ == 101) keep_alive_ = false;  // the connection speaks another protocol now
+    if (head_.code == 101) keep_alive_ = false;  // the connection speaks another protocol now
     return;
   }
-  if (has_transfer_encoding_ && chunked_coding_) {
+  if (head_.has_transfer_encoding && head_.chunked_coding) {
     state_ = State::kChunked;
-  } else if (has_length_ && !has_transfer_encoding_) {
-    remaining_ = content_length_;
+  } else if (head_.has_length && !head_.has_transfer_encoding) {
+    remaining_ = head_.content_length;
     state_ = State::kFixed;
   } else {
     state_ = State::kUntilClose;  // RFC 9112 6.3 (7), and a TE not ending in chunked

@@ -60,7 +60,7 @@ class ResponseParser {
   // anything else is a truncated response (kError).
   Result finish_at_close() noexcept;
 
-  int code() const noexcept { return code_; }
+  int code() const noexcept { return head_.code; }
   // HTTP/1.1 without `Connection: close`, and not delimited by the close.
   bool keep_alive() const noexcept { return keep_alive_; }
   std::uint64_t body_bytes() const noexcept { return body_bytes_; }
@@ -70,7 +70,8 @@ class ResponseParser {
  private:
   enum class State : unsigned char { kHead, kFixed, kChunked, kUntilClose, kDone, kError };
 
-  // What a head says about framing: everything choose_framing() reads.
+  // What a head says about framing: everything choose_framing() reads,
+  // kept together so that a remembered head is restored in one copy.
   struct HeadFacts {
     int code = 0;
     bool http11 = false;
@@ -86,10 +87,8 @@ class ResponseParser {
   // parsed again. Sound because the kept bytes end with the head's empty
   // line: input that starts with them has exactly that head.
   static constexpr std::size_t kMaxRememberedHead = 512;
-  bool take_remembered_head(std::string_view in, std::size_t& consumed);
+  bool take_remembered_head(std::string_view in, std::size_t& consumed) noexcept;
   void remember_head(std::string_view head);
-  HeadFacts facts() const noexcept;
-  void restore(const HeadFacts& facts) noexcept;
 
   Result parse_head(std::string_view in, std::size_t& consumed);
   bool parse_status_line(std::string_view line);
@@ -101,15 +100,9 @@ class ResponseParser {
   ChunkedDecoder chunked_;
   State state_ = State::kHead;
   bool head_request_ = false;
-  int code_ = 0;
-  bool http11_ = false;
+  HeadFacts head_;
   bool keep_alive_ = false;
-  bool has_length_ = false;
-  bool chunked_coding_ = false;
-  bool has_transfer_encoding_ = false;
-  bool connection_close_ = false;
   std::size_t fields_ = 0;
-  std::uint64_t content_length_ = 0;
   std::uint64_t remaining_ = 0;
   std::uint64_t body_bytes_ = 0;
   std::size_t head_bytes_ = 0;
