@@ -37,7 +37,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,6 +52,7 @@
 #include "whirl/runtime/io_loop.h"
 #include "whirl/runtime/locks.h"
 #include "whirl/runtime/periodic_callback.h"
+#include "whirl/runtime/ring_queue.h"
 
 using namespace std::chrono_literals;
 using whirl::Clock;
@@ -99,7 +99,7 @@ struct Connection {
   int index = 0;
   IOStream* stream = nullptr;
   ResponseParser parser;
-  std::deque<TimePoint> sent;  // per outstanding request: when it was due
+  whirl::RingQueue<TimePoint> sent;  // per outstanding request: when it was due
   TimePoint last_progress{};
   bool timed_out = false;
   bool broken = false;
@@ -110,6 +110,12 @@ struct Connection {
 // Seconds given as a double (the command line's) as the loop's Duration.
 whirl::Duration seconds(double s) {
   return std::chrono::duration_cast<whirl::Duration>(std::chrono::duration<double>(s));
+}
+
+// `count` requests just sent, all due `now` (a closed-loop batch).
+void expect_answers(Connection& conn, int count, TimePoint now) {
+  conn.sent.clear();
+  for (int i = 0; i < count; ++i) conn.sent.push_back(now);
 }
 
 void note_error(Run& run, std::string what) {
@@ -228,7 +234,7 @@ Task<void> closed_loop(Run& run, Connection& conn) {
     TimePoint now = Clock::now();
     conn.stream->write(run.batch);  // completion not awaited: the answers say it arrived
     conn.last_progress = now;
-    conn.sent.assign(static_cast<std::size_t>(run.options.depth), now);
+    expect_answers(conn, run.options.depth, now);
     bool more = co_await read_outstanding(run, conn);
     if (!more) co_return;
   }
@@ -280,7 +286,7 @@ Task<void> open_loop(Run& run, Connection& conn, TimePoint origin) {
 
 // --idle: one exchange, then silence until the run ends.
 Task<void> hold_idle(Run& run, Connection& conn) {
-  conn.sent.assign(1, Clock::now());
+  expect_answers(conn, 1, Clock::now());
   conn.stream->write(run.request);
   bool answered = co_await read_outstanding(run, conn);
   if (!answered) co_return;

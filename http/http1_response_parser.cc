@@ -71,6 +71,12 @@ ResponseParser::Result ResponseParser::fail(const char* reason) noexcept {
 
 ResponseParser::Result ResponseParser::parse(std::string_view in, std::size_t& consumed) {
   consumed = 0;
+  // The common case first: the same head as last time.
+  if (state_ == State::kHead && take_remembered_head(in, consumed)) {
+    head_bytes_ += consumed;
+    choose_framing();
+    if (state_ == State::kError) return Result::kError;
+  }
   for (;;) {
     std::string_view rest(in.data() + consumed, in.size() - consumed);  // consumed <= in.size()
     switch (state_) {
@@ -128,11 +134,6 @@ ResponseParser::Result ResponseParser::finish_at_close() noexcept {
 // The whole head must be in `in`; until it is, nothing is consumed and the
 // next call starts over (heads are small, so rescanning costs little).
 ResponseParser::Result ResponseParser::parse_head(std::string_view in, std::size_t& consumed) {
-  if (take_remembered_head(in, consumed)) {
-    head_bytes_ += consumed;
-    choose_framing();
-    return state_ == State::kError ? Result::kError : Result::kDone;
-  }
   std::size_t pos = 0;
   bool first = true;
   fields_ = 0;
