@@ -147,11 +147,7 @@ Task<bool> HTTP1Connection::read_request(HTTPMessageDelegate& delegate) {
 // Reads and parses the next request's head where it lies in the stream.
 Task<HTTP1Connection::ReadOutcome> HTTP1Connection::read_head() {
   parser_.reset();
-  if (!head_wait_done_) {
-    head_deadline_.reset();
-    if (params_.header_timeout) head_deadline_ = Clock::now() + *params_.header_timeout;
-    idle_ = stream_.buffered() == 0;
-  }
+  if (!head_wait_done_) start_head_wait();
   head_wait_done_ = false;
   for (;;) {
     auto status = parser_.parse(stream_.peek_buffer(), start_line_, headers_);
@@ -168,11 +164,15 @@ Task<HTTP1Connection::ReadOutcome> HTTP1Connection::read_head() {
   co_return ReadOutcome::kOk;
 }
 
-HTTP1Connection::InputAwaiter HTTP1Connection::wait_for_request() {
+void HTTP1Connection::start_head_wait() {
   head_deadline_.reset();
   if (params_.header_timeout) head_deadline_ = Clock::now() + *params_.header_timeout;
-  head_wait_done_ = true;
   idle_ = stream_.buffered() == 0;
+}
+
+HTTP1Connection::InputAwaiter HTTP1Connection::wait_for_request() {
+  start_head_wait();
+  head_wait_done_ = true;
   return InputAwaiter(*this, std::max<std::size_t>(stream_.buffered(), 1), head_deadline_);
 }
 

@@ -181,6 +181,8 @@ class HTTP1Connection {
 
   Task<ReadOutcome> read_head();
   InputAwaiter wait_for_input(std::optional<TimePoint> deadline);
+  // Begins the wait for a request head: the header timeout runs from now.
+  void start_head_wait();
   void prepare_decompression();
   Task<ReadOutcome> read_body(HTTPMessageDelegate& delegate);
   Task<ReadOutcome> read_fixed_body(HTTPMessageDelegate& delegate, std::uint64_t length);

@@ -304,7 +304,6 @@ class IOLoop {
     Duration max_delay{};
   };
   void set_wait_batching(WaitBatching batching) noexcept { batching_ = batching; }
-  const WaitBatching& wait_batching() const noexcept { return batching_; }
 
   // Per-loop state of a higher layer (net/'s provided-buffer ring): one T per
   // loop, built on first use as T(IOLoop&), destroyed with the loop after
