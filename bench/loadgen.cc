@@ -94,12 +94,20 @@ struct Run {
   std::string first_error{};  // shown once, so a broken run says why
 };
 
+// Requests sent and not answered yet that were due at the same time: a
+// closed-loop batch is one group of `depth`, an open-loop request a group
+// of one. Answers come in order, so the oldest group is answered first.
+struct Outstanding {
+  TimePoint due{};
+  int count = 0;
+};
+
 // One connection slot: it reconnects when its connection is lost.
 struct Connection {
   int index = 0;
   IOStream* stream = nullptr;
   ResponseParser parser;
-  whirl::RingQueue<TimePoint> sent;  // per outstanding request: when it was due
+  whirl::RingQueue<Outstanding> sent;
   TimePoint last_progress{};
   bool timed_out = false;
   bool broken = false;
@@ -112,10 +120,20 @@ whirl::Duration seconds(double s) {
   return std::chrono::duration_cast<whirl::Duration>(std::chrono::duration<double>(s));
 }
 
-// `count` requests just sent, all due `now` (a closed-loop batch).
-void expect_answers(Connection& conn, int count, TimePoint now) {
-  conn.sent.clear();
-  for (int i = 0; i < count; ++i) conn.sent.push_back(now);
+// `count` requests just sent, all due at `due`.
+void expect_answers(Connection& conn, int count, TimePoint due) {
+  conn.sent.push_back(Outstanding{.due = due, .count = count});
+}
+
+// The oldest `n` outstanding requests (all of one group) were answered;
+// returns when they were due.
+TimePoint answer_oldest(Connection& conn, int n = 1) {
+  Outstanding& oldest = conn.sent.front();
+  TimePoint due = oldest.due;
+  oldest.count -= n;
+  if (oldest.count == 0) conn.sent.pop_front();
+  for (int i = 0; conn.window && i < n; ++i) conn.window->release();
+  return due;
 }
 
 void note_error(Run& run, std::string what) {
@@ -130,10 +148,11 @@ struct Answered {
   std::uint64_t bytes = 0;
   std::uint64_t non_2xx = 0;
 
-  void add(const ResponseParser& parser) {
-    ++count;
-    bytes += parser.head_bytes() + parser.body_bytes();
-    non_2xx += parser.code() < 200 || parser.code() > 299 ? 1 : 0;
+  // `n` responses like the one `parser` describes.
+  void add(const ResponseParser& parser, std::uint64_t n = 1) {
+    count += n;
+    bytes += n * (parser.head_bytes() + parser.body_bytes());
+    non_2xx += parser.code() < 200 || parser.code() > 299 ? n : 0;
   }
 };
 
@@ -155,64 +174,88 @@ void count_error(Run& run, std::uint64_t Counters::*which) {
 
 enum class Progress : unsigned char { kNeedMore, kAllAnswered, kServerClosing, kBroken };
 
-// Takes every complete response the buffer holds, oldest request first,
-// into `answered` (recorded whenever the due time changes).
-Progress take_responses(Run& run, Connection& conn, TimePoint now, Answered& answered) {
-  IOStream& stream = *conn.stream;
+// `n` answers to the oldest group, described by the parser, go into
+// `answered` (recorded first when they were due at another time).
+void take_answers(Run& run, Connection& conn, int n, TimePoint now, Answered& answered) {
+  TimePoint due = answer_oldest(conn, n);
+  if (answered.count != 0 && answered.due != due) {
+    record(run, answered, now);
+    answered = Answered{};
+  }
+  answered.due = due;
+  answered.add(conn.parser, static_cast<std::uint64_t>(n));
+}
+
+// Frames the complete responses at the front of `in`, oldest request first,
+// into `answered`; `taken` is how many bytes they filled. Repeats of the
+// last head are framed a run at a time (ResponseParser::parse_repeats).
+Progress parse_responses(Run& run, Connection& conn, std::string_view in, std::size_t& taken, TimePoint now,
+                         Answered& answered) {
   while (!conn.sent.empty()) {
     std::size_t used = 0;
-    ResponseParser::Result result = conn.parser.parse(stream.peek_buffer(), used);
-    stream.consume_buffer(used);
+    auto group = static_cast<std::size_t>(conn.sent.front().count);
+    std::size_t repeats = conn.parser.parse_repeats(in.substr(taken), group, used);
+    taken += used;
+    if (repeats != 0) {
+      take_answers(run, conn, static_cast<int>(repeats), now, answered);
+      conn.parser.start(run.head_requests);
+      continue;
+    }
+    ResponseParser::Result result = conn.parser.parse(in.substr(taken), used);
+    taken += used;
     if (result == ResponseParser::Result::kNeedMore) return Progress::kNeedMore;
     if (result == ResponseParser::Result::kError) {
       count_error(run, &Counters::malformed);
       note_error(run, fmt::format("malformed response: {}", conn.parser.error_reason()));
       return Progress::kBroken;
     }
-    if (answered.count != 0 && answered.due != conn.sent.front()) {
-      record(run, answered, now);
-      answered = Answered{};
-    }
-    answered.due = conn.sent.front();
-    answered.add(conn.parser);
-    conn.sent.pop_front();
-    conn.last_progress = now;
-    if (conn.window) conn.window->release();
+    take_answers(run, conn, 1, now, answered);
     if (!conn.parser.keep_alive()) return Progress::kServerClosing;
     conn.parser.start(run.head_requests);
-  }
-  if (stream.buffered() != 0) {
-    count_error(run, &Counters::unexpected);
-    note_error(run, "the server sent bytes no request asked for");
-    return Progress::kBroken;
   }
   return Progress::kAllAnswered;
 }
 
+// Takes every complete response the stream holds. The buffer is parsed
+// where it lies and consumed once, after the last response in it.
 Progress take_responses(Run& run, Connection& conn, TimePoint now) {
+  IOStream& stream = *conn.stream;
   Answered answered;
-  Progress progress = take_responses(run, conn, now, answered);
+  std::size_t taken = 0;
+  Progress progress = parse_responses(run, conn, stream.peek_buffer(), taken, now, answered);
+  stream.consume_buffer(taken);
   record(run, answered, now);
+  if (answered.count != 0) conn.last_progress = now;
+  if (progress == Progress::kAllAnswered && stream.buffered() != 0) {
+    count_error(run, &Counters::unexpected);
+    note_error(run, "the server sent bytes no request asked for");
+    return Progress::kBroken;
+  }
   return progress;
 }
 
 // Reads until every request sent so far is answered (or the connection can
-// no longer be used). False when the connection is done.
+// no longer be used). False when the connection is done. The clock is read
+// once per arrival: it dates the answers taken then and, in the closed
+// loop, the batch sent in the same turn.
 Task<bool> read_outstanding(Run& run, Connection& conn) {
   for (;;) {
-    Progress progress = take_responses(run, conn, Clock::now());
-    if (progress == Progress::kAllAnswered) co_return true;
-    if (progress != Progress::kNeedMore) co_return false;
+    if (conn.stream->buffered() != 0) {
+      Progress progress = take_responses(run, conn, Clock::now());
+      if (progress == Progress::kAllAnswered) co_return true;
+      if (progress != Progress::kNeedMore) co_return false;
+    } else if (conn.sent.empty()) {
+      co_return true;
+    }
     bool closed = false;
     try {
       co_await conn.stream->wait_for_bytes(conn.stream->buffered() + 1);
     } catch (const whirl::StreamClosedError& e) {
       closed = true;
       if (!conn.timed_out && conn.parser.finish_at_close() == ResponseParser::Result::kDone) {
-        Answered last{.due = conn.sent.front()};
+        Answered last{.due = answer_oldest(conn)};
         last.add(conn.parser);
         record(run, last, Clock::now());
-        conn.sent.pop_front();
       } else if (!conn.timed_out) {
         note_error(run, fmt::format("connection lost: {}", e.what()));
       }
@@ -230,13 +273,14 @@ Task<bool> read_outstanding(Run& run, Connection& conn) {
 
 // Closed loop: a batch of `depth` requests, all answers, again.
 Task<void> closed_loop(Run& run, Connection& conn) {
+  TimePoint now = Clock::now();
   while (!run.done) {
-    TimePoint now = Clock::now();
     conn.stream->write(run.batch);  // completion not awaited: the answers say it arrived
-    conn.last_progress = now;
     expect_answers(conn, run.options.depth, now);
+    conn.last_progress = now;
     bool more = co_await read_outstanding(run, conn);
     if (!more) co_return;
+    now = conn.last_progress;  // when the last answers were taken, in this turn
   }
 }
 
@@ -249,7 +293,7 @@ Task<void> send_on_schedule(Run& run, Connection& conn, TimePoint origin) {
     if (conn.broken || run.done) co_return;
     ++conn.next_slot;
     if (conn.sent.empty()) conn.last_progress = Clock::now();
-    conn.sent.push_back(due);
+    expect_answers(conn, 1, due);
     conn.stream->write(run.request);
   }
 }

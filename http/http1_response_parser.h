@@ -56,6 +56,16 @@ class ResponseParser {
   // response (consume them, even on kNeedMore: body bytes are skipped as they
   // come). kDone: the response ended; bytes after `consumed` are the next one.
   Result parse(std::string_view in, std::size_t& consumed);
+  // The pipelined steady state at the cost of one memcmp a response: frames
+  // up to `max` responses in a row at the front of `in` while each repeats
+  // the last cleanly parsed head byte for byte (see below) and that head
+  // gives a fixed-length or empty body and keeps the connection open.
+  // Call it where parse() would start a response (after start()). Returns
+  // how many it framed and sets `consumed` to their bytes; the parser is
+  // then where start() and parse() of the last of them would have left it
+  // (kDone: code(), body_bytes() and the rest describe that response).
+  // 0 when the first is no such repeat: parse() it.
+  std::size_t parse_repeats(std::string_view in, std::size_t max, std::size_t& consumed) noexcept;
   // The peer closed: a body delimited by the close ends here (kDone);
   // anything else is a truncated response (kError).
   Result finish_at_close() noexcept;
@@ -81,11 +91,20 @@ class ResponseParser {
     bool connection_close = false;
     std::uint64_t content_length = 0;
   };
+  // What choose_framing() made of a head: the state it moved to, whether
+  // the connection stays open, and the fixed body's length.
+  struct Framing {
+    State state = State::kHead;
+    bool keep_alive = false;
+    std::uint64_t remaining = 0;
+  };
   // A server answers a stream of requests with heads that are mostly the
   // same bytes (until its Date header ticks). The last head that parsed
-  // cleanly is kept with its facts; a head whose bytes equal it is not
-  // parsed again. Sound because the kept bytes end with the head's empty
-  // line: input that starts with them has exactly that head.
+  // cleanly is kept with its facts and its framing; a head whose bytes equal
+  // it is neither parsed nor framed again. Sound because the kept bytes end
+  // with the head's empty line (input that starts with them has exactly
+  // that head), and the framing is reused only for the same kind of request
+  // (a response to HEAD has no body whatever its head says).
   static constexpr std::size_t kMaxRememberedHead = 512;
   bool take_remembered_head(std::string_view in, std::size_t& consumed) noexcept;
   void remember_head(std::string_view head);
@@ -109,6 +128,8 @@ class ResponseParser {
   const char* error_reason_ = "";
   std::string remembered_head_;  // capacity kept: no allocation per response
   HeadFacts remembered_facts_;
+  Framing remembered_framing_;
+  bool remembered_for_head_request_ = false;
 };
 
 }  // namespace whirl

@@ -193,6 +193,22 @@ TEST(ResponseParser, ARepeatedHeadIsFramedLikeTheFirst) {
   ASSERT_EQ(parse_next(parser, kPlain, used, /*head_request=*/true), Result::kDone);
   EXPECT_EQ(used, kPlain.size() - 13);
   EXPECT_EQ(parser.body_bytes(), 0u);
+  // And answering GET again, it has its body again.
+  ASSERT_EQ(parse_next(parser, kPlain, used), Result::kDone);
+  EXPECT_EQ(used, kPlain.size());
+  EXPECT_EQ(parser.body_bytes(), 13u);
+}
+
+TEST(ResponseParser, ARepeatedInterimResponseIsSkippedLikeTheFirst) {
+  ResponseParser parser;
+  std::size_t used = 0;
+  const std::string wire = "HTTP/1.1 100 Continue\r\n\r\n" + kPlain;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(parse_next(parser, wire, used), Result::kDone) << "response " << i;
+    EXPECT_EQ(used, wire.size());
+    EXPECT_EQ(parser.code(), 200);
+    EXPECT_EQ(parser.body_bytes(), 13u);
+  }
 }
 
 TEST(ResponseParser, AHeadThatDiffersFromTheLastOneInAnyByteIsParsedAfresh) {
@@ -230,6 +246,93 @@ TEST(ResponseParser, AnIncompleteRepeatOfTheLastHeadConsumesNothing) {
   ASSERT_EQ(parse_next(parser, kPlain, used), Result::kDone);
   EXPECT_EQ(parse_next(parser, kPlain.substr(0, 30), used), Result::kNeedMore);
   EXPECT_EQ(used, 0u);
+}
+
+// parse_repeats: the parser's state after a run, as start() + parse() of
+// the run's last response would leave it.
+void expect_plain_done(const ResponseParser& parser) {
+  EXPECT_EQ(parser.code(), 200);
+  EXPECT_TRUE(parser.keep_alive());
+  EXPECT_EQ(parser.head_bytes(), kPlain.size() - 13);
+  EXPECT_EQ(parser.body_bytes(), 13u);
+}
+
+std::string repeated(const std::string& response, int times) {
+  std::string wire;
+  for (int i = 0; i < times; ++i) wire += response;
+  return wire;
+}
+
+TEST(ResponseParser, RepeatsOfTheLastHeadAreFramedARunAtATime) {
+  ResponseParser parser;
+  std::size_t used = 0;
+  ASSERT_EQ(parse_next(parser, kPlain, used), Result::kDone);
+  parser.start(false);
+  std::string wire = repeated(kPlain, 5) + "HTTP/1.1 20";  // and the start of a sixth
+  EXPECT_EQ(parser.parse_repeats(wire, 16, used), 5u);
+  EXPECT_EQ(used, 5 * kPlain.size());
+  expect_plain_done(parser);
+  // The incomplete sixth is left to parse(), which waits for the rest.
+  parser.start(false);
+  EXPECT_EQ(parser.parse_repeats(std::string_view(wire).substr(used), 16, used), 0u);
+  EXPECT_EQ(used, 0u);
+  EXPECT_EQ(parser.parse("HTTP/1.1 20", used), Result::kNeedMore);
+}
+
+TEST(ResponseParser, ARunOfRepeatsStopsAtItsLimitAndAtTheFirstHeadThatDiffers) {
+  ResponseParser parser;
+  std::size_t used = 0;
+  ASSERT_EQ(parse_next(parser, kPlain, used), Result::kDone);
+  parser.start(false);
+  EXPECT_EQ(parser.parse_repeats(repeated(kPlain, 4), 3, used), 3u);
+  EXPECT_EQ(used, 3 * kPlain.size());
+
+  std::string other = kPlain;
+  other[other.find("plain")] = 'P';
+  parser.start(false);
+  EXPECT_EQ(parser.parse_repeats(kPlain + other + kPlain, 16, used), 1u);
+  EXPECT_EQ(used, kPlain.size());
+  // A head with a control byte is no repeat either; parse() refuses it.
+  std::string control = kPlain;
+  control[control.find("plain")] = '\x01';
+  parser.start(false);
+  EXPECT_EQ(parser.parse_repeats(control, 16, used), 0u);
+  EXPECT_EQ(parser.parse(control, used), Result::kError);
+}
+
+TEST(ResponseParser, OnlyResponsesThatLeaveTheConnectionOpenAtAKnownEndAreRepeated) {
+  const std::string closing = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi";
+  const std::string chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n";
+  const std::string until_close = "HTTP/1.1 200 OK\r\n\r\nhi";
+  const std::string http10 = "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+  for (const std::string& response : {closing, chunked, until_close, http10}) {
+    ResponseParser parser;
+    std::size_t used = 0;
+    ASSERT_NE(parse_next(parser, response, used), Result::kError) << response;
+    parser.start(false);
+    EXPECT_EQ(parser.parse_repeats(repeated(response, 2), 16, used), 0u) << response;
+    EXPECT_EQ(used, 0u);
+  }
+  // Nothing remembered yet.
+  ResponseParser fresh;
+  std::size_t used = 0;
+  fresh.start(false);
+  EXPECT_EQ(fresh.parse_repeats(kPlain, 16, used), 0u);
+}
+
+TEST(ResponseParser, ARunOfRepeatsIsFramedForTheRequestItAnswers) {
+  const std::string no_content = "HTTP/1.1 204 No Content\r\n\r\n";
+  ResponseParser parser;
+  std::size_t used = 0;
+  ASSERT_EQ(parse_next(parser, no_content, used), Result::kDone);
+  parser.start(false);
+  EXPECT_EQ(parser.parse_repeats(repeated(no_content, 3), 16, used), 3u);
+  EXPECT_EQ(used, 3 * no_content.size());
+  EXPECT_EQ(parser.body_bytes(), 0u);
+  // The GET framing of kPlain is not reused for a HEAD request.
+  ASSERT_EQ(parse_next(parser, kPlain, used), Result::kDone);
+  parser.start(/*head_request=*/true);
+  EXPECT_EQ(parser.parse_repeats(repeated(kPlain, 2), 16, used), 0u);
 }
 
 }  // namespace
