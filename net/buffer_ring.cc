@@ -8,9 +8,7 @@
 namespace whirl {
 
 BufferRing::BufferRing(IOLoop& loop)
-    : loop_(loop),
-      ring_bytes_(kEntries * sizeof(io_uring_buf)),
-      memory_(std::make_unique<char[]>(kEntries * kBufferSize)) {
+    : loop_(loop), ring_bytes_(kEntries * sizeof(io_uring_buf)), memory_(std::make_unique<char[]>(kEntries * kStride)) {
   void* mapped = ::mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (mapped == MAP_FAILED) throw std::system_error(errno, std::generic_category(), "mmap buffer ring");
   ring_ = static_cast<io_uring_buf_ring*>(mapped);
@@ -26,8 +24,7 @@ BufferRing::BufferRing(IOLoop& loop)
   }
   int mask = io_uring_buf_ring_mask(kEntries);
   for (unsigned id = 0; id < kEntries; ++id) {
-    io_uring_buf_ring_add(ring_, memory_.get() + static_cast<std::size_t>(id) * kBufferSize, kBufferSize,
-                          static_cast<unsigned short>(id), mask, static_cast<int>(id));
+    io_uring_buf_ring_add(ring_, buffer(id), kBufferSize, static_cast<unsigned short>(id), mask, static_cast<int>(id));
   }
   io_uring_buf_ring_advance(ring_, kEntries);
 }
@@ -38,8 +35,8 @@ BufferRing::~BufferRing() {
 }
 
 void BufferRing::recycle(unsigned id) noexcept {
-  io_uring_buf_ring_add(ring_, memory_.get() + static_cast<std::size_t>(id) * kBufferSize, kBufferSize,
-                        static_cast<unsigned short>(id), io_uring_buf_ring_mask(kEntries), 0);
+  io_uring_buf_ring_add(ring_, buffer(id), kBufferSize, static_cast<unsigned short>(id),
+                        io_uring_buf_ring_mask(kEntries), 0);
   io_uring_buf_ring_advance(ring_, 1);
 }
 
