@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
   PlaintextServer delegate;
   // Tornado's defaults otherwise; an idle keep-alive connection may wait an hour.
   whirl::HTTPServer server(delegate, {.ssl_options = flags.ssl_options()});
-  server.bind(flags.port, flags.address);
+  flags.bind_or_exit([&] { server.bind(flags.port, flags.address); });
   fmt::print("plaintext_server: serving http://{}:{}/{}\n", flags.address.empty() ? "127.0.0.1" : flags.address,
              server.addresses().front().port(),
              flags.processes != 1 ? fmt::format(" ({} processes)", flags.processes) : "");

@@ -71,12 +71,12 @@ int main(int argc, char** argv) {
   }
   EchoServer& server = *owned;
   if (flags.unix_path.empty()) {
-    server.bind(flags.port, flags.address);
+    flags.bind_or_exit([&] { server.bind(flags.port, flags.address); });
     fmt::print("echo server on port {}{}{}\n", server.addresses().front().port(),
                flags.tls_cert.empty() ? "" : " (TLS)",
                flags.processes != 1 ? fmt::format(", {} processes", flags.processes) : "");
   } else {
-    server.add_socket(whirl::bind_unix_socket(flags.unix_path));
+    flags.bind_or_exit([&] { server.add_socket(whirl::bind_unix_socket(flags.unix_path)); });
     fmt::print("echo server on {}\n", flags.unix_path);
   }
   std::fflush(stdout);

@@ -146,14 +146,14 @@ int main(int argc, char** argv) {
   whirl::HTTPServer& server = *owned;
   std::string scheme = flags.tls_cert.empty() ? "http" : "https";
   if (flags.unix_path.empty()) {
-    server.bind(flags.port, flags.address);
+    flags.bind_or_exit([&] { server.bind(flags.port, flags.address); });
     const whirl::SocketAddress& where = server.addresses().front();
     std::string host = flags.address.empty() ? "127.0.0.1" : flags.address;
     if (host.find(':') != std::string::npos) host = "[" + host + "]";
     fmt::print("hello_http: serving {}://{}:{}/{}\n", scheme, host, where.port(),
                flags.processes != 1 ? fmt::format(" ({} processes)", flags.processes) : "");
   } else {
-    server.add_socket(whirl::bind_unix_socket(flags.unix_path));
+    flags.bind_or_exit([&] { server.add_socket(whirl::bind_unix_socket(flags.unix_path)); });
     fmt::print("hello_http: serving {} on unix socket {}\n", scheme, flags.unix_path);
   }
   std::fflush(stdout);

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <system_error>
 
 #include "whirl/net/ssl_options.h"
 #include "whirl/runtime/io_loop.h"
@@ -39,6 +40,20 @@ struct ServerFlags {
                " [--tls-cert FILE --tls-key FILE] {}\n",
                program, message, program, extra_usage);
     std::exit(2);
+  }
+
+  // Runs `bind`, which opens the server's listening sockets. A port already
+  // taken, an address this machine does not have or a unix path that cannot
+  // be created ends the program with the reason and exit status 1, rather
+  // than with the abort of an uncaught exception (a second demo server on
+  // the same port is a common slip, not a crash).
+  void bind_or_exit(const std::function<void()>& bind) const {
+    try {
+      bind();
+    } catch (const std::system_error& e) {
+      fmt::print(stderr, "{}: cannot listen: {}\n", program, e.what());
+      std::exit(1);
+    }
   }
 
   std::optional<whirl::SSLOptions> ssl_options() const {

@@ -73,6 +73,13 @@ check "wrk non-2xx" "0" "$(grep -c 'Non-2xx' <<<"$wrk_out")"
 check "wrk socket errors" "0" "$(grep -c 'Socket errors' <<<"$wrk_out")"
 check "wrk served" "yes" "$(awk '/requests in/ {print ($1 > 1000) ? "yes" : "no"}' <<<"$wrk_out")"
 
+# A second server on the same port says why it cannot start; it does not abort.
+port=${base##*:}
+"$server_bin" --port "$port" --address 127.0.0.1 >"$work/taken.out" 2>"$work/taken.err"
+check "port taken: exit status" "1" "$?"
+check "port taken: reason" "1" "$(grep -c 'cannot listen: .*Address already in use' "$work/taken.err")"
+check "port taken: no abort" "0" "$(grep -c 'terminate called' "$work/taken.err")"
+
 kill -TERM "$server_pid"
 for _ in $(seq 50); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
 wait "$server_pid"
