@@ -8,12 +8,14 @@ Started by compare.sh (which installs the peers); see bench/README.md.
 Every server is pinned to core 0 (all of them listen at once) and driven
 from core 1, by wrk and by the bundled loadgen, in three cells: keep-alive
 (64 connections), pipelined 16 at 64 connections and at 256. A cell is run
---runs times per server after a warm-up, the servers taking turns run by
-run; the run with the median req/s is quoted, with the server's and the
-loader's CPU share during that run, so a reader sees which side was the
-limit. Then whirl's heap allocations per request (a counting build of the
-plaintext server) and the resident memory per idle keep-alive connection
-(10,000 connections) of whirl and nginx.
+--runs times per server and loader after a warm-up, the servers and the
+loaders taking turns run by run; the run with the median req/s is quoted,
+with the server's and the loader's CPU share during that run, so a reader
+sees which side was the limit, and the loader's requests per CPU-second
+over all the cell's runs (what the loader-efficiency line compares). Then
+whirl's heap allocations per request (a counting build of the plaintext
+server) and the resident memory per idle keep-alive connection (10,000
+connections) of whirl and nginx.
 """
 import argparse
 import json
@@ -201,11 +203,12 @@ def parse_wrk(out):
 
 
 def measure_cells(servers, loaders, tools, runs, duration):
-    """Every cell for every server; the servers take turns run by run.
+    """Every cell for every server and tool; they take turns run by run.
 
     All servers listen at once (an idle one costs nothing), and each run of
-    a cell goes to each server in turn, so the VM's drift over minutes falls
-    on every server alike instead of on whichever was measured first."""
+    a cell goes to each tool and server in turn, so the VM's drift over
+    minutes falls on every server and both loaders alike instead of on
+    whichever was measured first."""
     for server in servers:
         server.start()
     cells = {server.name: [] for server in servers}
@@ -214,13 +217,16 @@ def measure_cells(servers, loaders, tools, runs, duration):
             for tool in tools:
                 for server in servers:
                     loaders.measure(tool, server, connections, depth, 1)  # warm-up, not recorded
-                results = {server.name: [] for server in servers}
-                for _ in range(runs):
+            results = {(server.name, tool): [] for server in servers for tool in tools}
+            for _ in range(runs):
+                for tool in tools:
                     for server in servers:
-                        results[server.name].append(loaders.measure(tool, server, connections, depth, duration))
+                        results[(server.name, tool)].append(
+                            loaders.measure(tool, server, connections, depth, duration))
+            for tool in tools:
                 for server in servers:
                     cells[server.name].append(median_cell(server.name, tool, mode, connections, depth,
-                                                          results[server.name]))
+                                                          results[(server.name, tool)]))
     finally:
         for server in servers:
             server.stop()
@@ -228,13 +234,18 @@ def measure_cells(servers, loaders, tools, runs, duration):
 
 
 def median_cell(name, tool, mode, connections, depth, results):
+    """The run with the median req/s, plus the loader's requests per CPU-second
+    over all runs (total requests over total CPU: steadier than one run's)."""
+    loader_cpu = sum(r["loader_cpu"] for r in results) / 100
+    efficiency = round(sum(r["req_per_s"] for r in results) / loader_cpu) if loader_cpu > 0 else None
     results = sorted(results, key=lambda r: r["req_per_s"])
     median = results[len(results) // 2]
     spread = ", ".join(f"{r['req_per_s']:.0f}" for r in results)
     say(f"  {name:8} {tool:8} {mode:10} c={connections:<4} d={depth:<3} "
         f"{median['req_per_s']:>11,.0f} req/s  server {median['server_cpu']:5.1f}%  "
         f"loader {median['loader_cpu']:5.1f}%  p99 {p99_text(median['p99_ms'])} ms   (runs: {spread})")
-    return {"server": name, "tool": tool, "mode": mode, "connections": connections, "depth": depth, **median}
+    return {"server": name, "tool": tool, "mode": mode, "connections": connections, "depth": depth, **median,
+            "loader_req_per_cpu_s": efficiency}
 
 
 def http_get(port, path):
@@ -335,11 +346,10 @@ def print_ratios(cells):
                     goal = goals.get((peer, mode, connections))
                     note = f"  (goal >= {goal})" if goal and tool == "loadgen" else ""
                     say(f"whirl/{peer:7} {mode:10} c={connections:<4} {tool:8} {whirl / other:7.2f}x{note}")
-    per_cpu = [(c, c["req_per_s"] / max(c["loader_cpu"], 1) * 100) for c in cells
-               if c["server"] == "whirl" and c["mode"] == "pipelined" and c["connections"] == 64]
-    if len(per_cpu) == 2:
-        by_tool = {c["tool"]: v for c, v in per_cpu}
-        say(f"loader efficiency, pipelined 16 c=64 against whirl: loadgen {by_tool['loadgen']:,.0f}, "
+    by_tool = {c["tool"]: c["loader_req_per_cpu_s"] for c in cells
+               if c["server"] == "whirl" and c["mode"] == "pipelined" and c["connections"] == 64}
+    if by_tool.get("loadgen") and by_tool.get("wrk"):
+        say(f"loader efficiency, pipelined 16 c=64 against whirl (all runs): loadgen {by_tool['loadgen']:,.0f}, "
             f"wrk {by_tool['wrk']:,.0f} requests per loader CPU-second: "
             f"{by_tool['loadgen'] / by_tool['wrk']:.2f}x (goal >= 2)")
 
