@@ -188,7 +188,8 @@ void take_answers(Run& run, Connection& conn, int n, TimePoint now, Answered& an
 
 // Frames the complete responses at the front of `in`, oldest request first,
 // into `answered`; `taken` is how many bytes they filled. Repeats of the
-// last head are framed a run at a time (ResponseParser::parse_repeats).
+// last head are framed a run at a time (ResponseParser::parse_repeats; all
+// requests of a run are of one method).
 Progress parse_responses(Run& run, Connection& conn, std::string_view in, std::size_t& taken, TimePoint now,
                          Answered& answered) {
   while (!conn.sent.empty()) {

@@ -60,11 +60,13 @@ class ResponseParser {
   // up to `max` responses in a row at the front of `in` while each repeats
   // the last cleanly parsed head byte for byte (see below) and that head
   // gives a fixed-length or empty body and keeps the connection open.
-  // Call it where parse() would start a response (after start()). Returns
-  // how many it framed and sets `consumed` to their bytes; the parser is
-  // then where start() and parse() of the last of them would have left it
-  // (kDone: code(), body_bytes() and the rest describe that response).
-  // 0 when the first is no such repeat: parse() it.
+  // Call it where parse() would start a response (after start()). All of
+  // the run answer the kind of request start() was given (HEAD or not), so
+  // `max` must not reach past a change of kind. Returns how many it framed
+  // and sets `consumed` to their bytes; the parser is then where start()
+  // and parse() of the last of them would have left it (kDone: code(),
+  // body_bytes() and the rest describe that response). 0 when the first is
+  // no such repeat: parse() it.
   std::size_t parse_repeats(std::string_view in, std::size_t max, std::size_t& consumed) noexcept;
   // The peer closed: a body delimited by the close ends here (kDone);
   // anything else is a truncated response (kError).

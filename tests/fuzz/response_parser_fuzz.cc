@@ -2,18 +2,22 @@
 //
 // The input's first byte picks how the rest is fed and which responses
 // answer HEAD; the rest is a stream of responses on one connection. It is
-// framed three ways, as loadgen and a client would:
+// framed four ways, as loadgen and a client would:
 //
-//   1. whole, one parse() per response;
-//   2. in pieces of 1-8 bytes, as a stream delivers it;
-//   3. whole, trying parse_repeats() (runs of a repeated head) first.
+//   1. whole, a new parser for every response (so nothing is remembered:
+//      the reference, a plain parse of every head);
+//   2. in pieces of 1-8 bytes, one parser for the connection;
+//   3. whole, trying parse_repeats() (runs of a repeated head) first;
+//   4. in pieces, trying parse_repeats() first (a run cut short by the end
+//      of what has arrived, loadgen's usual case).
 //
-// All three must frame the same responses (where each ends, its status,
-// head and body sizes, keep-alive) and reach the same verdict. No call may
-// consume more than it was given.
+// All must frame the same responses (where each ends, its status, head and
+// body sizes, keep-alive) and reach the same verdict. No call may consume
+// more than it was given.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,12 +50,22 @@ struct Outcome {
 
 struct Options {
   std::size_t step = 0;  // 0: the whole stream at once
+  bool fresh = false;    // a new parser for every response
   bool repeats = false;
   std::size_t max_repeats = 1;
   unsigned head_mask = 0;  // response i answers HEAD when bit i % 4 is set
 
   bool head_request(std::size_t index) const { return ((head_mask >> (index % 4)) & 1U) != 0; }
+  // The longest run parse_repeats may frame from response `index` on: all of
+  // a run answer the kind of request start() was given (HEAD or not).
+  std::size_t run_limit(std::size_t index) const {
+    std::size_t n = 1;
+    while (n < max_repeats && head_request(index + n) == head_request(index)) ++n;
+    return n;
+  }
 };
+
+constexpr ResponseParser::Limits kLimits{.max_head_size = 1024, .max_headers = 16};
 
 Framed describe(const ResponseParser& parser, std::size_t end) {
   return {end, parser.code(), parser.head_bytes(), parser.body_bytes(), parser.keep_alive()};
@@ -60,33 +74,38 @@ Framed describe(const ResponseParser& parser, std::size_t end) {
 // One connection's responses, fed as `options` says.
 Outcome frame(std::string_view stream, const Options& options) {
   Outcome outcome;
-  ResponseParser parser(ResponseParser::Limits{.max_head_size = 1024, .max_headers = 16});
+  std::optional<ResponseParser> parser;
+  auto start_next = [&] {
+    if (!parser || options.fresh) parser.emplace(kLimits);
+    parser->start(options.head_request(outcome.responses.size()));
+  };
   std::size_t fed = 0;       // bytes of the stream handed over so far
   std::size_t consumed = 0;  // bytes of the stream the parser has taken
-  parser.start(options.head_request(0));
+  start_next();
   for (;;) {
     std::string_view available = stream.substr(consumed, fed - consumed);
     if (options.repeats) {
       std::size_t used = 0;
-      std::size_t count = parser.parse_repeats(available, options.max_repeats, used);
-      check(count <= options.max_repeats && used <= available.size() && (count == 0) == (used == 0));
+      std::size_t limit = options.run_limit(outcome.responses.size());
+      std::size_t count = parser->parse_repeats(available, limit, used);
+      check(count <= limit && used <= available.size() && (count == 0) == (used == 0));
       if (count != 0) {
         // Each repeat is as long as the others: the run's bytes split evenly.
         check(used % count == 0);
         for (std::size_t i = 1; i <= count; ++i) {
-          outcome.responses.push_back(describe(parser, consumed + used / count * i));
+          outcome.responses.push_back(describe(*parser, consumed + used / count * i));
         }
         consumed += used;
         if (consumed == stream.size()) {  // as parse() below: the stream ended with a response
           outcome.verdict = Result::kDone;
           return outcome;
         }
-        parser.start(options.head_request(outcome.responses.size()));
+        start_next();
         continue;
       }
     }
     std::size_t used = 0;
-    Result result = parser.parse(available, used);
+    Result result = parser->parse(available, used);
     check(used <= available.size());
     consumed += used;
     if (result == Result::kNeedMore && fed < stream.size()) {
@@ -94,13 +113,13 @@ Outcome frame(std::string_view stream, const Options& options) {
       fed += std::min(step, stream.size() - fed);
       continue;
     }
-    if (result == Result::kNeedMore) result = parser.finish_at_close();
-    if (result == Result::kDone) outcome.responses.push_back(describe(parser, consumed));
-    if (result == Result::kError || !parser.keep_alive() || consumed == stream.size()) {
+    if (result == Result::kNeedMore) result = parser->finish_at_close();
+    if (result == Result::kDone) outcome.responses.push_back(describe(*parser, consumed));
+    if (result == Result::kError || !parser->keep_alive() || consumed == stream.size()) {
       outcome.verdict = result;
       return outcome;
     }
-    parser.start(options.head_request(outcome.responses.size()));
+    start_next();
   }
 }
 
@@ -109,14 +128,14 @@ Outcome frame(std::string_view stream, const Options& options) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   std::string_view stream(reinterpret_cast<const char*>(data) + 1, size - 1);
-  Options whole{.head_mask = static_cast<unsigned>(data[0] >> 4U)};
-  Options pieces = whole;
-  pieces.step = 1 + (data[0] & 7U);
-  Options repeats = whole;
-  repeats.repeats = true;
-  repeats.max_repeats = (data[0] & 8U) != 0 ? 16 : 2;
-  Outcome reference = frame(stream, whole);
-  check(frame(stream, pieces) == reference);
-  check(frame(stream, repeats) == reference);
+  Options reference{.fresh = true, .head_mask = static_cast<unsigned>(data[0] >> 4U)};
+  Options pieces{.step = 1 + (data[0] & 7U), .head_mask = reference.head_mask};
+  Options repeats{.repeats = true, .max_repeats = (data[0] & 8U) != 0 ? 16U : 2U, .head_mask = reference.head_mask};
+  Options repeats_in_pieces = repeats;
+  repeats_in_pieces.step = pieces.step;
+  Outcome expected = frame(stream, reference);
+  check(frame(stream, pieces) == expected);
+  check(frame(stream, repeats) == expected);
+  check(frame(stream, repeats_in_pieces) == expected);
   return 0;
 }
