@@ -13,9 +13,9 @@
 #include <cstdlib>
 #include <functional>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
-#include <system_error>
 
 #include "whirl/net/ssl_options.h"
 #include "whirl/runtime/io_loop.h"
@@ -43,14 +43,15 @@ struct ServerFlags {
   }
 
   // Runs `bind`, which opens the server's listening sockets. A port already
-  // taken, an address this machine does not have or a unix path that cannot
-  // be created ends the program with the reason and exit status 1, rather
-  // than with the abort of an uncaught exception (a second demo server on
-  // the same port is a common slip, not a crash).
+  // taken (std::system_error), a name that does not resolve
+  // (std::runtime_error) or a unix path that is no socket or too long
+  // (std::invalid_argument) ends the program with the reason and exit
+  // status 1, rather than with the abort of an uncaught exception: a second
+  // demo server on the same port is a common slip, not a crash.
   void bind_or_exit(const std::function<void()>& bind) const {
     try {
       bind();
-    } catch (const std::system_error& e) {
+    } catch (const std::exception& e) {
       fmt::print(stderr, "{}: cannot listen: {}\n", program, e.what());
       std::exit(1);
     }
