@@ -159,6 +159,21 @@ class AcceptStream final : public MultishotOperation {
   }
 };
 
+// Gives an accepted connection to the callback. A client that is already
+// gone (getpeername fails with ENOTCONN after a reset) is dropped, and an
+// exception from the callback is logged: neither may end the accept loop.
+void hand_over(Socket connection, AcceptCallback& callback, const Socket& listener) {
+  SocketAddress address;
+  if (::getpeername(connection.native_handle(), address.data(), address.size_ptr()) != 0) return;
+  try {
+    callback(std::move(connection), address);
+  } catch (const std::exception& e) {
+    log::app().error("Exception in accept callback on {}: {}", listener.local_address().to_string(), e.what());
+  } catch (...) {
+    log::app().error("Exception in accept callback on {}: unknown exception", listener.local_address().to_string());
+  }
+}
+
 Task<void> accept_loop(Socket listener, AcceptCallback callback) {
   CancellationToken* token = co_await current_token();
   bool shared = task_id().has_value() && listener.get_option(SOL_SOCKET, SO_REUSEPORT) == 0;
@@ -169,13 +184,7 @@ Task<void> accept_loop(Socket listener, AcceptCallback callback) {
     for (int handed = 0; handed < kMaxAcceptsPerTurn; ++handed) {
       CqeResult completion = co_await accepts.next();
       if (completion.result >= 0) {
-        Socket connection = Socket::adopt(completion.result);
-        SocketAddress address;
-        if (::getpeername(connection.native_handle(), address.data(), address.size_ptr()) != 0) {
-          // The client is already gone (ENOTCONN): nothing to serve.
-          continue;
-        }
-        callback(std::move(connection), address);
+        hand_over(Socket::adopt(completion.result), callback, listener);
         // The callback may have removed this handler (AcceptHandle::remove).
         if (token != nullptr && token->cancelled()) co_return;
       } else if (completion.result == -EMFILE || completion.result == -ENFILE) {
@@ -196,6 +205,9 @@ Task<void> accept_loop(Socket listener, AcceptCallback callback) {
         log::gen().warning("accept on {} failed: {}", listener.local_address().to_string(),
                            std::strerror(-completion.result));
       }
+      // Whatever happened to this connection, the accept goes on: a one-shot
+      // accept that was not re-armed here would leave the listen queue to
+      // fill up (a burst of resets once stopped a forked child this way).
       if (!completion.more && !accepts.armed()) accepts.start();
     }
     // 128 handed over: let the other sockets and connections run a turn.

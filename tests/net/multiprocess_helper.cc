@@ -4,12 +4,15 @@
 //   start      TCPServer::bind + start(N)
 //   fork       bind_sockets + fork_processes(N) + add_sockets
 //   reuse_port fork_processes(N), then listen(reuse_port) in every child
+//   stubborn   as start, but the children ignore SIGTERM and the parent's
+//              shutdown_timeout is 500 ms (it has to kill them)
 // Each connection is answered "<task id> <pid>\n"; then the line the client
 // sends decides: "crash" aborts the child, "exit" makes it exit cleanly.
 // A sequential client meets every child: connections to a shared socket are
 // spread across them (see AcceptStream in net/netutil.cc).
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <string>
 
@@ -43,6 +46,11 @@ int main(int argc, char** argv) {
   } else if (mode == "fork") {
     std::vector<whirl::Socket> sockets = whirl::bind_sockets(port, "127.0.0.1");
     whirl::fork_processes(n);
+    server.add_sockets(std::move(sockets));
+  } else if (mode == "stubborn") {
+    std::vector<whirl::Socket> sockets = whirl::bind_sockets(port, "127.0.0.1");
+    whirl::fork_processes(n, whirl::ForkOptions{.shutdown_timeout = std::chrono::milliseconds(500)});
+    std::signal(SIGTERM, SIG_IGN);
     server.add_sockets(std::move(sockets));
   } else if (mode == "reuse_port") {
     whirl::fork_processes(n);

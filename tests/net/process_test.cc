@@ -137,6 +137,105 @@ TEST(ForkProcesses, AKilledChildIsRestartedWithTheSameId) {
   EXPECT_EQ(stop_all(helper, port), 0);
 }
 
+// Waits up to `timeout` for `pid` (a child of ours) to exit; its status, or
+// -1 if it did not (then it is killed).
+int wait_exit(pid_t pid, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    std::this_thread::sleep_for(10ms);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return -1;
+}
+
+// True once none of `pids` exists any more (a child reparented to PID 1
+// would still exist).
+bool all_gone(const std::map<int, int>& pids, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    bool any = false;
+    for (const auto& [id, pid] : pids) any = any || kill(pid, 0) == 0;
+    if (!any) return true;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  for (const auto& [id, pid] : pids) kill(pid, SIGKILL);
+  return false;
+}
+
+TEST(ForkProcesses, SigtermToTheParentStopsEveryChildAndTheParentExitsZero) {
+  int port = free_port();
+  pid_t helper = start_helper("start", port, 2);
+  std::map<int, int> children = collect_ids(port, 2);
+  ASSERT_EQ(children.size(), 2u);
+  ASSERT_EQ(kill(helper, SIGTERM), 0);
+  EXPECT_EQ(wait_exit(helper, 10s), 0) << "the parent waits for its children, then exits 0";
+  EXPECT_TRUE(all_gone(children, 1s)) << "no child outlives the parent";
+}
+
+TEST(ForkProcesses, ChildrenExitWhenTheParentIsKilled) {
+  int port = free_port();
+  pid_t helper = start_helper("start", port, 2);
+  std::map<int, int> children = collect_ids(port, 2);
+  ASSERT_EQ(children.size(), 2u);
+  ASSERT_EQ(kill(helper, SIGKILL), 0);
+  EXPECT_EQ(wait_exit(helper, 5s), 128 + SIGKILL);
+  EXPECT_TRUE(all_gone(children, 10s)) << "the parent-death signal ends every child";
+}
+
+TEST(ForkProcesses, ChildrenThatDoNotDrainAreKilledAtTheShutdownTimeout) {
+  int port = free_port();
+  pid_t helper = start_helper("stubborn", port, 2);
+  std::map<int, int> children = collect_ids(port, 2);
+  ASSERT_EQ(children.size(), 2u);
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(helper, SIGTERM), 0);
+  EXPECT_EQ(wait_exit(helper, 10s), 1) << "a forced shutdown exits 1";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 400ms) << "the children had their 500 ms";
+  EXPECT_TRUE(all_gone(children, 1s));
+}
+
+TEST(ForkProcesses, ASecondSignalKillsChildrenThatAreStillDraining) {
+  int port = free_port();
+  pid_t helper = start_helper("stubborn", port, 2);
+  std::map<int, int> children = collect_ids(port, 2);
+  ASSERT_EQ(children.size(), 2u);
+  ASSERT_EQ(kill(helper, SIGTERM), 0);
+  std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(kill(helper, SIGINT), 0);
+  EXPECT_EQ(wait_exit(helper, 10s), 1);
+  EXPECT_TRUE(all_gone(children, 1s));
+}
+
+// Resets the connection at once (SO_LINGER 0), before the server accepts it.
+void connect_and_reset(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
+    linger reset{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  }
+  ::close(fd);
+}
+
+// Forked children accept one connection at a time from the shared socket
+// (AcceptStream's one-shot path); a reset connection must not end that.
+TEST(ForkProcesses, ABurstOfResetsBeforeAcceptDoesNotStopTheChildren) {
+  int port = free_port();
+  pid_t helper = start_helper("start", port, 2);
+  ASSERT_EQ(collect_ids(port, 2).size(), 2u);
+  for (int i = 0; i < 1000; ++i) connect_and_reset(port);
+  std::map<int, int> after = collect_ids(port, 2);
+  EXPECT_EQ(after.size(), 2u) << "both children still accept";
+  EXPECT_EQ(stop_all(helper, port), 0);
+}
+
 // A supervisor process whose only child always exits 7: after two restarts
 // fork_processes gives up and throws in the supervisor.
 TEST(ForkProcesses, PastMaxRestartsTheParentFailsWithAClearError) {
