@@ -19,7 +19,47 @@ constexpr bool is_target_char(unsigned char c) noexcept {
   return c > 0x20 && c < 0x7f && c != '#';
 }
 
+// Longer than any registered method (the longest, UPDATEREDIRECTREF, has
+// 17 letters); a longer "method" is garbage, not a long URI (400, not 414).
+constexpr std::size_t kMaxMethodLength = 32;
+
 constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
+
+int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// A target that decodes to NUL, CR or LF, or holds a backslash, means
+// different paths to different parsers (a backslash is a separator on
+// Windows back ends and to browsers' URL parsers; a decoded CR/LF can split
+// a header a proxy or logger writes). nginx refuses the same bytes.
+bool has_dangerous_target_bytes(std::string_view target) noexcept {
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    if (target[i] == '\\') return true;
+    if (target[i] != '%' || i + 2 >= target.size()) continue;
+    int high = hex_value(target[i + 1]);
+    int low = hex_value(target[i + 2]);
+    if (high < 0 || low < 0) continue;
+    int byte = high * 16 + low;
+    if (byte == 0 || byte == '\r' || byte == '\n') return true;
+  }
+  return false;
+}
+
+// A field name that reads as a framing header once '_' becomes '-', as CGI,
+// WSGI and many proxies turn it: a back end could frame the body by a
+// header we did not (nginx drops such names; we refuse the request).
+bool is_framing_name_in_disguise(std::string_view name) noexcept {
+  if (name.find('_') == std::string_view::npos) return false;
+  std::string dashed(name);
+  for (char& c : dashed) {
+    if (c == '_') c = '-';
+  }
+  return iequals(dashed, "Content-Length") || iequals(dashed, "Transfer-Encoding");
+}
 
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
@@ -129,6 +169,10 @@ Status RequestHeadParser::scan(std::string_view data) {
   }
   scanned_ = i;
   std::size_t size = scanned_ - head_start_;
+  if (line_start_ == head_start_ && size > kMaxMethodLength &&
+      data.substr(head_start_, kMaxMethodLength + 1).find(' ') == std::string_view::npos) {
+    return fail(400, "Malformed HTTP method");  // no space yet: the method itself is too long
+  }
   if (line_start_ == head_start_ && size > limits_.max_target + 16) return fail(414, "Request-URI Too Long");
   if (size >= limits_.max_header_size) return fail(431, "Request Header Fields Too Large");
   return Status::kIncomplete;
@@ -154,12 +198,13 @@ bool RequestHeadParser::parse_request_line(std::string_view line, RequestStartLi
   std::string_view method = line.substr(0, sp1);
   std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::string_view version = line.substr(sp2 + 1);
-  if (!HTTPHeaders::is_token(method)) return reject(400, "Malformed HTTP method");
+  if (!HTTPHeaders::is_token(method) || method.size() > kMaxMethodLength) return reject(400, "Malformed HTTP method");
   if (target.empty()) return reject(400, "Malformed HTTP request line");
   if (target.size() > limits_.max_target) return reject(414, "Request-URI Too Long");
   for (unsigned char c : target) {
     if (!is_target_char(c)) return reject(400, "Invalid character in request target");
   }
+  if (has_dangerous_target_bytes(target)) return reject(400, "Backslash or encoded NUL, CR or LF in request target");
   // Exactly "HTTP/" DIGIT "." DIGIT; a third space lands here too.
   bool well_formed = version.size() == 8 && version.substr(0, 5) == "HTTP/" && is_digit(version[5]) &&
                      version[6] == '.' && is_digit(version[7]);
@@ -184,6 +229,7 @@ bool RequestHeadParser::parse_fields(std::string_view head, std::size_t offset, 
     std::string_view name = line.substr(0, colon);
     // A space or tab before the colon fails here: they are not tchars.
     if (!HTTPHeaders::is_token(name)) return reject(400, "Invalid header name");
+    if (is_framing_name_in_disguise(name)) return reject(400, "Header name with '_' posing as a framing header");
     std::string_view value = line.substr(colon + 1);
     for (unsigned char c : value) {
       if (!is_field_value_byte(c)) return reject(400, "Invalid character in header value");
@@ -202,6 +248,9 @@ bool RequestHeadParser::check_host(const RequestStartLine& start, const HTTPHead
   if (start.http11() && hosts != 1) return reject(400, hosts == 0 ? "Missing Host header" : "Multiple Host headers");
   if (hosts > 1) return reject(400, "Multiple Host headers");
   if (hosts == 1 && !is_valid_host(headers.get("Host"))) return reject(400, "Invalid Host header");
+  // RFC 9112 §3.2 allows an empty Host only for a target without an
+  // authority, which no origin server is; nginx refuses it too.
+  if (start.http11() && headers.get("Host").empty()) return reject(400, "Empty Host header");
   return true;
 }
 

@@ -26,12 +26,15 @@
 //   - line endings are CRLF only: a bare CR or LF anywhere is 400;
 //   - the request line is exactly `method SP target SP HTTP/x.y`; a method
 //     that is not a token, a target with a control, space, '#' or non-ASCII
-//     byte, or a target longer than max_target (414) is refused; HTTP/1.0
+//     byte, a backslash or a percent-encoded NUL, CR or LF, a method
+//     longer than 32 bytes (400), or a target longer than max_target (414)
+//     is refused; HTTP/1.0
 //     and 1.1 are served, any other well-formed version gets 505;
 //   - a field name is a token followed directly by ':' (whitespace before
 //     the colon is 400), a line starting with whitespace (obs-fold) is 400,
-//     values may not hold controls other than HTAB;
-//   - HTTP/1.1 needs exactly one Host, 1.0 at most one; an absolute-form
+//     values may not hold controls other than HTAB; a name that would be
+//     Content-Length or Transfer-Encoding with '_' for '-' is 400;
+//   - HTTP/1.1 needs exactly one Host, not empty; 1.0 at most one; an absolute-form
 //     target must name the same authority as Host;
 //   - Content-Length is 1*DIGIT (no sign, space, comma list or overflow);
 //     repeated, the values must agree;

@@ -108,6 +108,11 @@ Task<bool> HTTP1Connection::read_request(HTTPMessageDelegate& delegate) {
   start_request();
   ReadOutcome outcome = co_await read_head();
   if (outcome != ReadOutcome::kOk) co_return false;
+  if (std::string_view expect = headers_.get("Expect"); !expect.empty() && !iequals(expect, "100-continue")) {
+    reject(417, "Unsupported Expect");  // RFC 9110 §10.1.1: 100-continue is the only expectation defined
+    co_return false;
+  }
+  if (start_line_.path == "*") co_return answer_server_options();
   // With no body there is nothing left to read: an early response keeps the connection.
   read_finished_ = parser_.framing() == BodyFraming::kNone;
   prepare_decompression();
@@ -142,6 +147,17 @@ Task<bool> HTTP1Connection::read_request(HTTPMessageDelegate& delegate) {
     co_return false;
   }
   co_return request_keeps_alive() && !close_after_response_ && read_finished_ && !stream_.closed();
+}
+
+// OPTIONS * asks about the server, not a resource (RFC 9110 §9.3.7): it is
+// answered here and never reaches the delegate, whose routes are paths. The
+// parser lets "*" through for OPTIONS only.
+bool HTTP1Connection::answer_server_options() {
+  read_finished_ = parser_.framing() == BodyFraming::kNone;  // a body is not read: the connection ends
+  HTTPHeaders headers{{"Allow", "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"}, {"Content-Length", "0"}};
+  write_headers({"HTTP/1.1", 200, "OK"}, headers);
+  finish();
+  return request_keeps_alive() && !close_after_response_;
 }
 
 // Reads and parses the next request's head where it lies in the stream.
@@ -363,6 +379,11 @@ IOStream::WriteAwaiter HTTP1Connection::write_headers(const ResponseStartLine& s
   bool bodiless_status =
       start_line.code == 204 || start_line.code == 304 || (start_line.code >= 100 && start_line.code < 200);
   no_body_ = is_head || bodiless_status;
+  if (start_line.code == 204 || start_line.code < 200) {
+    // RFC 9110 §8.6, RFC 9112 §6.1: these never carry framing headers.
+    headers.remove("Content-Length");
+    headers.remove("Transfer-Encoding");
+  }
   bool has_length = headers.contains("Content-Length");
   chunking_output_ = start_line_.http11() && !no_body_ && !has_length && !headers.contains("Transfer-Encoding");
   if (has_length && !no_body_) {

@@ -180,6 +180,7 @@ class HTTP1Connection {
   enum class ReadOutcome : unsigned char { kOk, kClosed, kRejected };
 
   Task<ReadOutcome> read_head();
+  bool answer_server_options();
   InputAwaiter wait_for_input(std::optional<TimePoint> deadline);
   // Begins the wait for a request head: the header timeout runs from now.
   void start_head_wait();

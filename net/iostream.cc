@@ -235,13 +235,14 @@ bool IOStream::try_complete(ReadAwaiter* request) {
     case Kind::kUntilClose:
       request->result_.append(unread());
       consume(buffered());
-      if (closed_) {
+      if (closed_ || eof_) {
         request->state_ = ReadAwaiter::State::kDone;
         return true;
       }
       break;
   }
-  if (closed_) {
+  // Closed, or the peer will send no more: what is buffered cannot grow.
+  if (closed_ || eof_) {
     request->state_ = ReadAwaiter::State::kFailed;
     request->error_ = error_;
     return true;
@@ -381,13 +382,20 @@ void IOStream::on_receive(int result, unsigned flags) {
     release_socket_if_idle();
     return;
   }
-  if (eof_ || error != 0) {
-    if (error != 0 && !is_quiet_error(error)) {
-      log::gen().warning("Read error on {}: {}", socket_.native_handle(), std::strerror(error));
-    }
+  if (error != 0) {
+    if (!is_quiet_error(error)) log::gen().warning("Read error on {}: {}", socket_.native_handle(), std::strerror(error));
     close(error);  // completes or fails the pending read
     return;
   }
+  if (result == 0) {
+    on_end_of_input();
+    if (closed_) return;  // the transport could not go on without input
+  }
+  // End of input closes only the reading half: a peer that shut down its
+  // sending side can still read what we write (RFC 9112 §9.6; `nc -N` and
+  // many HTTP/1.0 clients send a request and their FIN together). A read
+  // the buffered bytes cannot satisfy fails with StreamClosedError(0);
+  // writes go on until the owner closes the stream or a send fails.
   ReadAwaiter* request = pending_read_;
   if (request != nullptr && try_complete(request)) {
     update_receiving();

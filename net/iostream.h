@@ -25,6 +25,13 @@
 // one send, right before the turn's submit; the returned awaitable completes
 // when those bytes have been handed to the kernel.
 //
+// End of input. When the peer shuts down its sending side, reads that the
+// buffered bytes cannot satisfy fail with StreamClosedError(0) (and
+// read_until_close completes), but the stream stays open for writing: a
+// half-closed peer still reads the answer (RFC 9112 §9.6). closed() turns
+// true only when the stream is closed (by its owner, an error, or a failed
+// send to a peer that is gone).
+//
 // Closing. close(error) and peer errors fail the waiting read (unless the
 // buffered data satisfies it) and every waiting write with
 // StreamClosedError(error). The descriptor itself is closed only after the
@@ -231,6 +238,8 @@ class IOStream {
 
   void close(int error = 0);
   bool closed() const noexcept { return closed_; }
+  // The peer has sent end of file (its half of the connection is closed).
+  bool reached_eof() const noexcept { return eof_; }
   int error() const noexcept { return error_; }
   bool reading() const noexcept { return pending_read_ != nullptr; }
   bool writing() const noexcept { return flushed_ < queued_total_; }
@@ -264,6 +273,9 @@ class IOStream {
   virtual void on_first_use() {}
   // Called once from close(), before waiters are failed.
   virtual void on_close() {}
+  // The peer sent end of file. IOStream keeps writing (a half-closed peer
+  // still reads); a transport that cannot work without input closes here.
+  virtual void on_end_of_input() {}
   // Throws the error a failed read or write reports: StreamClosedError, or
   // a subclass that says more (SSLError with OpenSSL's reason).
   [[noreturn]] virtual void raise_closed(int error) const;

@@ -282,6 +282,11 @@ void SSLIOStream::raise_closed(int error) const {
   throw StreamClosedError(error);
 }
 
+// No handshake can complete without the peer's next flight.
+void SSLIOStream::on_end_of_input() {
+  if (state_ != State::kEstablished) close(0);
+}
+
 void SSLIOStream::on_close() {
   if (state_ == State::kHandshaking) state_ = State::kIdle;
   handshake_settled_.set();

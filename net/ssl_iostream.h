@@ -24,8 +24,9 @@
 // ("SSL Error on <fd> (<peer>): <reason>"). A peer that connects and leaves
 // without a word (a port scanner) or resets logs nothing above DEBUG.
 //
-// A close_notify from the peer ends the stream like end of file; a peer that
-// vanishes mid-record or mid-handshake ends it with StreamClosedError(0).
+// A close_notify from the peer ends the stream; a peer that vanishes
+// mid-handshake ends it with StreamClosedError(0). End of file after the
+// handshake closes only the reading half, as on a plain IOStream.
 #pragma once
 
 #include <memory>
@@ -86,6 +87,7 @@ class SSLIOStream final : public IOStream {
   bool has_output(const std::string& queued) const override;
   void on_first_use() override;
   void on_close() override;
+  void on_end_of_input() override;
   [[noreturn]] void raise_closed(int error) const override;
 
  private:

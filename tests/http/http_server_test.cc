@@ -35,6 +35,15 @@ class HelloHandler : public RequestHandler {
   }
 };
 
+class NoContentHandler : public RequestHandler {
+ public:
+  Task<void> get() override {
+    set_status(204);
+    set_header("Content-Length", "0");  // a handler's mistake the server must not repeat
+    co_return;
+  }
+};
+
 class PathHandler : public RequestHandler {
  public:
   Task<void> get() override {
@@ -103,6 +112,7 @@ struct TestApp {
     app.add_handler<BigHandler>("/big");
     app.add_handler<SlowHandler>("/slow");
     app.add_handler<OverrunHandler>("/overrun");
+    app.add_handler<NoContentHandler>("/nocontent");
   }
   Application app{{.access_log = false}};
 };
@@ -173,10 +183,71 @@ INSTANTIATE_TEST_SUITE_P(
         Rejection{"HugeHeader", "GET / HTTP/1.1\r\n" + kHost + "X: " + std::string(70000, 'a') + "\r\n\r\n",
                   "431 Request Header Fields Too Large"},
         Rejection{"HugeTarget", "GET /" + std::string(10000, 'a') + " HTTP/1.1\r\n" + kHost + "\r\n",
-                  "414 URI Too Long"}),
+                  "414 URI Too Long"},
+        Rejection{"OverlongMethod", std::string(10000, 'G') + " / HTTP/1.1\r\n" + kHost + "\r\n",
+                  "400 Bad Request"},
+        Rejection{"OverlongMethodStillArriving", std::string(100, 'G'), "400 Bad Request"},
+        Rejection{"EmptyHost", "GET / HTTP/1.1\r\nHost:\r\n\r\n", "400 Bad Request"},
+        Rejection{"ExpectOtherThanContinue", "GET / HTTP/1.1\r\n" + kHost + "Expect: 200-ok\r\n\r\n",
+                  "417 Expectation Failed"},
+        Rejection{"ContentLengthWithUnderscore",
+                  "POST / HTTP/1.1\r\n" + kHost + "Content_Length: 5\r\n\r\nhello", "400 Bad Request"},
+        Rejection{"TransferEncodingWithUnderscore",
+                  "POST / HTTP/1.1\r\n" + kHost + "transfer_encoding: chunked\r\n\r\n0\r\n\r\n", "400 Bad Request"},
+        Rejection{"EncodedNulInTarget", "GET /a%00b HTTP/1.1\r\n" + kHost + "\r\n", "400 Bad Request"},
+        Rejection{"EncodedCrInTarget", "GET /a%0db HTTP/1.1\r\n" + kHost + "\r\n", "400 Bad Request"},
+        Rejection{"EncodedLfInTarget", "GET /?q=%0A HTTP/1.1\r\n" + kHost + "\r\n", "400 Bad Request"},
+        Rejection{"BackslashInTarget", "GET /a\\..\\b HTTP/1.1\r\n" + kHost + "\r\n", "400 Bad Request"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 // ---- keep-alive and framing ----
+
+TEST(HTTPServer, OptionsAsteriskIsAnsweredByTheServerWithAllow) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\nGET /p/7 HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string options = client.read_response();
+  EXPECT_EQ(status_line(options), "HTTP/1.1 200 OK") << options;
+  EXPECT_NE(options.find("Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS\r\n"), std::string::npos) << options;
+  EXPECT_NE(options.find("Content-Length: 0\r\n"), std::string::npos) << options;
+  std::string next = client.read_response();
+  EXPECT_EQ(body_of(next), "7") << "the connection carries on: " << next;
+}
+
+TEST(HTTPServer, A204ResponseCarriesNoFramingHeaders) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("GET /nocontent HTTP/1.1\r\nHost: x\r\n\r\nGET /p/3 HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string response = client.read_response();
+  EXPECT_EQ(status_line(response), "HTTP/1.1 204 No Content") << response;
+  EXPECT_EQ(response.find("Content-Length"), std::string::npos) << response;
+  EXPECT_EQ(response.find("Transfer-Encoding"), std::string::npos) << response;
+  EXPECT_EQ(body_of(client.read_response()), "3");
+}
+
+TEST(HTTPServer, ARequestFollowedAtOnceByTheClientsFinIsAnswered) {
+  TestApp app;
+  ServerThread server(app.app);
+  for (int i = 0; i < 20; ++i) {
+    RawClient client(server.port());
+    client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_EQ(::shutdown(client.fd(), SHUT_WR), 0);  // as `nc -N` does
+    std::string all = client.read_until_close();
+    EXPECT_EQ(status_line(all), "HTTP/1.1 200 OK") << "attempt " << i << ": " << all;
+  }
+}
+
+TEST(HTTPServer, AHalfClosedClientGetsEveryPipelinedAnswer) {
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("GET /p/1 HTTP/1.1\r\nHost: x\r\n\r\nGET /p/2 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(::shutdown(client.fd(), SHUT_WR), 0);
+  std::string all = client.read_until_close();
+  EXPECT_EQ(count(all, "HTTP/1.1 200 OK"), 2u) << all;
+}
 
 TEST(HTTPServer, PipelinedRequestsAreAnsweredInOrder) {
   TestApp app;

@@ -496,5 +496,38 @@ TEST(IOStream, WritingToAVanishedPeerFailsWithoutSignalOrWarning) {
   EXPECT_EQ(logs.count_at_least(log::Level::kWarning), 0u);
 }
 
+TEST(IOStream, AHalfClosedPeerStillReadsWhatIsWritten) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send("question");
+    EXPECT_EQ(::shutdown(pair.peer.native_handle(), SHUT_WR), 0);  // the request and the FIN together
+    std::string question = co_await pair.stream->read_bytes(8);
+    EXPECT_EQ(question, "question");
+    int error = -1;
+    try {
+      co_await pair.stream->read_bytes(1);
+    } catch (const StreamClosedError& e) {
+      error = e.real_error();
+    }
+    EXPECT_EQ(error, 0) << "end of input fails a read the buffer cannot satisfy, cleanly";
+    EXPECT_TRUE(pair.stream->reached_eof());
+    EXPECT_FALSE(pair.stream->closed()) << "the writing half stays open";
+    co_await pair.stream->write("answer");
+    char buffer[16];
+    ssize_t n = ::recv(pair.peer.native_handle(), buffer, sizeof buffer, 0);
+    EXPECT_EQ(std::string(buffer, n > 0 ? n : 0), "answer");
+  });
+}
+
+TEST(IOStream, ReadUntilCloseCompletesAtEndOfInput) {
+  run([]() -> Task<void> {
+    Pair pair;
+    pair.send("all of it");
+    EXPECT_EQ(::shutdown(pair.peer.native_handle(), SHUT_WR), 0);
+    std::string all = co_await pair.stream->read_until_close();
+    EXPECT_EQ(all, "all of it");
+  });
+}
+
 }  // namespace
 }  // namespace whirl
