@@ -2,6 +2,7 @@
 //
 //     ./bazelw run //examples:hello_http -- --port 8888 [--address 127.0.0.1] [--processes N]
 //                                           [--unix PATH] [--tls-cert F --tls-key F] [--no-access-log]
+//                                           [--idle-timeout S] [--header-timeout S] [--tls-handshake-timeout S]
 //
 //   GET /, HEAD /        200 "Hello, World!" (text/plain)
 //   OPTIONS /            200 with Allow
@@ -16,6 +17,7 @@
 #include <fmt/core.h>
 
 #include <csignal>
+#include <functional>
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
@@ -120,15 +122,36 @@ Task<void> drain(whirl::HTTPServer* server, whirl::IOLoop* loop) {
   loop->stop();
 }
 
+// "1.5" -> 1500 ms; a timeout flag's value.
+std::chrono::milliseconds seconds_flag(const examples::ServerFlags& flags, std::string_view name, const char* text) {
+  char* end = nullptr;
+  double seconds = std::strtod(text, &end);
+  if (end == text || *end != '\0' || !(seconds > 0)) flags.usage(fmt::format("{} needs a positive number of seconds", name));
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool access_log = true;
-  auto flags = examples::ServerFlags::parse(argc, argv, "hello_http", "[--no-access-log]", [&](std::string_view arg) {
-    if (arg != "--no-access-log") return false;
-    access_log = false;
-    return true;
-  });
+  whirl::HTTPServerOptions options;
+  auto flags = examples::ServerFlags::parse(
+      argc, argv, "hello_http", "[--no-access-log] [--idle-timeout S] [--header-timeout S] [--tls-handshake-timeout S]",
+      [&](const examples::ServerFlags& self, std::string_view arg, const std::function<const char*()>& value) {
+        if (arg == "--no-access-log") {
+          access_log = false;
+        } else if (arg == "--idle-timeout") {
+          options.idle_connection_timeout = seconds_flag(self, arg, value());
+        } else if (arg == "--header-timeout") {
+          options.header_timeout = seconds_flag(self, arg, value());
+        } else if (arg == "--tls-handshake-timeout") {
+          options.ssl_handshake_timeout = seconds_flag(self, arg, value());
+        } else {
+          return false;
+        }
+        return true;
+      });
+  options.ssl_options = flags.ssl_options();
 
   whirl::Application app({.compress_response = true, .access_log = access_log});
   app.add_handler<MainHandler>("/");
@@ -139,7 +162,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<whirl::HTTPServer> owned;
   try {
-    owned = std::make_unique<whirl::HTTPServer>(app, whirl::HTTPServerOptions{.ssl_options = flags.ssl_options()});
+    owned = std::make_unique<whirl::HTTPServer>(app, options);
   } catch (const std::invalid_argument& e) {
     flags.usage(e.what());  // a missing or mismatched certificate or key, named
   }

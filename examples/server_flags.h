@@ -2,9 +2,12 @@
 //
 //     --port N [--address A] [--processes N] [--unix PATH] [--tls-cert FILE --tls-key FILE]
 //
-//     ServerFlags flags = ServerFlags::parse(argc, argv, "hello_http", "[--no-access-log]",
-//                                            [&](std::string_view arg) { return arg == "--no-access-log" && (quiet =
-//                                            true); });
+//     ServerFlags flags = ServerFlags::parse(argc, argv, "hello_http", "[--no-access-log] [--idle-timeout S]",
+//         [&](const ServerFlags& self, std::string_view arg, const std::function<const char*()>& value) {
+//           if (arg == "--no-access-log") return quiet = true;
+//           if (arg == "--idle-timeout") return parse_seconds(self, value()), true;
+//           return false;   // unknown: usage and exit 2
+//         });
 #pragma once
 
 #include <fmt/core.h>
@@ -65,32 +68,35 @@ struct ServerFlags {
     return tls;
   }
 
-  // `extra` sees every flag this parser does not know; it returns false to
-  // reject it.
+  // `extra` sees every flag this parser does not know, with the flags so
+  // far (for usage()) and a function that takes the flag's value; it
+  // returns false to reject the flag.
+  using ExtraFlag =
+      std::function<bool(const ServerFlags& flags, std::string_view arg, const std::function<const char*()>& value)>;
   static ServerFlags parse(int argc, char** argv, std::string program, std::string extra_usage = "",
-                           const std::function<bool(std::string_view)>& extra = {}) {
+                           const ExtraFlag& extra = {}) {
     ServerFlags flags;
     flags.program = std::move(program);
     flags.extra_usage = std::move(extra_usage);
     for (int i = 1; i < argc; ++i) {
       std::string arg = argv[i];
-      auto value = [&]() -> std::string {
+      std::function<const char*()> value = [&]() -> const char* {
         if (i + 1 >= argc) flags.usage("missing value for " + arg);
         return argv[++i];
       };
       if (arg == "--port") {
-        flags.port = std::atoi(value().c_str());
+        flags.port = std::atoi(value());
       } else if (arg == "--address") {
         flags.address = value();
       } else if (arg == "--processes") {
-        flags.processes = std::atoi(value().c_str());
+        flags.processes = std::atoi(value());
       } else if (arg == "--unix") {
         flags.unix_path = value();
       } else if (arg == "--tls-cert") {
         flags.tls_cert = value();
       } else if (arg == "--tls-key") {
         flags.tls_key = value();
-      } else if (!extra || !extra(arg)) {
+      } else if (!extra || !extra(flags, arg, value)) {
         flags.usage("unknown flag " + arg);
       }
     }

@@ -165,12 +165,19 @@ Task<HTTP1Connection::ReadOutcome> HTTP1Connection::read_head() {
   parser_.reset();
   if (!head_wait_done_) start_head_wait();
   head_wait_done_ = false;
+  bool head_bounded = false;
   for (;;) {
     auto status = parser_.parse(stream_.peek_buffer(), start_line_, headers_);
     if (status == RequestHeadParser::Status::kComplete) break;
     if (status == RequestHeadParser::Status::kError) {
       idle_ = false;
       co_return reject(parser_.error_status(), parser_.error_reason());
+    }
+    // Only a head that is not whole yet needs the clock: the fast path
+    // (the head arrived in one piece) reads no time here.
+    if (!head_bounded && stream_.buffered() > 0) {
+      bound_head_deadline();
+      head_bounded = true;
     }
     InputAwaiter input = wait_for_input(head_deadline_);
     bool more = co_await input;
@@ -182,8 +189,17 @@ Task<HTTP1Connection::ReadOutcome> HTTP1Connection::read_head() {
 
 void HTTP1Connection::start_head_wait() {
   head_deadline_.reset();
-  if (params_.header_timeout) head_deadline_ = Clock::now() + *params_.header_timeout;
+  if (params_.idle_timeout) head_deadline_ = Clock::now() + *params_.idle_timeout;
   idle_ = stream_.buffered() == 0;
+}
+
+// A head has begun to arrive: it must be whole within header_timeout (and
+// still within the idle deadline), so a peer that drips bytes cannot hold
+// the connection for the hour an idle one may wait (slowloris).
+void HTTP1Connection::bound_head_deadline() {
+  if (!params_.header_timeout) return;
+  TimePoint limit = Clock::now() + *params_.header_timeout;
+  if (!head_deadline_ || limit < *head_deadline_) head_deadline_ = limit;
 }
 
 HTTP1Connection::InputAwaiter HTTP1Connection::wait_for_request() {
@@ -485,6 +501,13 @@ Task<void> HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& de
       bool keep_alive = co_await connection_.read_request(*request);
       request.reset();
       if (!keep_alive || closing_) break;
+      if (stream_.write_buffer_size() > kMaxQueuedResponseBytes) {
+        // Backpressure: a client that pipelines without reading would
+        // otherwise pile up responses here and requests behind them. The
+        // next request is not read until these answers have left; while we
+        // wait, the stream stops receiving once a read chunk is buffered.
+        co_await flush_within(connection_.params().idle_timeout);
+      }
       // A pipelined request already buffered is answered before anything is
       // sent; the hold lifts when the batch is done or we wait on the peer.
       stream_.hold_flush(stream_.buffered() > 0);
@@ -493,16 +516,23 @@ Task<void> HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& de
   } catch (const StreamClosedError&) {
     // The peer went away between requests.
   }
+  co_await flush_within(connection_.params().final_flush_timeout);
+  stream_.close();
+}
+
+// Waits until every queued answer has been handed to the kernel, or closes
+// the stream (ETIMEDOUT) once `timeout` has passed: a peer that reads
+// nothing cannot hold the connection (or a drain) forever.
+Task<void> HTTP1ServerConnection::flush_within(std::optional<std::chrono::milliseconds> timeout) {
   stream_.hold_flush(false);
-  if (!stream_.closed()) {
-    bool flushed = true;
-    try {
-      co_await stream_.write({});
-    } catch (const StreamClosedError&) {
-      flushed = false;
-    }
-    if (flushed) stream_.close();
+  if (stream_.closed() || !stream_.writing()) co_return;
+  if (timeout) stream_.set_close_deadline(Clock::now() + *timeout);
+  try {
+    co_await stream_.write({});
+  } catch (const StreamClosedError&) {
+    // Closed meanwhile: by the deadline, the peer or close_all_connections.
   }
+  stream_.set_close_deadline(std::nullopt);
 }
 
 void HTTP1ServerConnection::close() {

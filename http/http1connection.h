@@ -37,7 +37,9 @@
 // rejected request is ever read as a request.
 //
 // HTTP1ServerConnection is Tornado's _server_request_loop: read a request,
-// let the delegate answer it, co_await moment(), next request. Responses to
+// let the delegate answer it, co_await moment(), next request. It waits for
+// queued answers to leave before reading on (kMaxQueuedResponseBytes), so a
+// client that sends without reading stalls only its own connection. Responses to
 // pipelined requests that were already buffered are held back (the stream's
 // flush hold) until the batch has been answered, so they leave in one send.
 #pragma once
@@ -104,10 +106,16 @@ struct HTTP1ConnectionParameters {
   std::size_t max_header_size = 64 * 1024;
   std::size_t max_headers = 100;
   std::uint64_t max_body_size = 100 * 1024 * 1024;
-  // For the wait for a request's head (Tornado: idle_connection_timeout) and
-  // for its whole body. Unset: no limit.
+  // Unset: no limit. idle_timeout bounds the wait for a request and its head
+  // (Tornado's idle_connection_timeout); header_timeout bounds a head from
+  // its first byte to its end (nginx's client_header_timeout); body_timeout
+  // bounds the whole body (Tornado's body_timeout).
+  std::optional<std::chrono::milliseconds> idle_timeout{};
   std::optional<std::chrono::milliseconds> header_timeout{};
   std::optional<std::chrono::milliseconds> body_timeout{};
+  // How long the request loop may wait, when the connection ends, for its
+  // last answers to leave (then it closes regardless).
+  std::optional<std::chrono::milliseconds> final_flush_timeout{};
   // Inflate `Content-Encoding: gzip` bodies before the delegate sees them.
   bool decompress = false;
 };
@@ -140,7 +148,7 @@ class HTTP1Connection {
     IOStream::WaitAwaiter wait_;
   };
 
-  // Waits, under header_timeout, for the first byte of the next request
+  // Waits, under idle_timeout, for the first byte of the next request
   // (resumes at once when one is buffered); the connection is idle()
   // meanwhile. False when the peer closed or the timeout passed. A server
   // loop awaits this before read_request() so that an idle keep-alive
@@ -184,6 +192,7 @@ class HTTP1Connection {
   InputAwaiter wait_for_input(std::optional<TimePoint> deadline);
   // Begins the wait for a request head: the header timeout runs from now.
   void start_head_wait();
+  void bound_head_deadline();
   void prepare_decompression();
   Task<ReadOutcome> read_body(HTTPMessageDelegate& delegate);
   Task<ReadOutcome> read_fixed_body(HTTPMessageDelegate& delegate, std::uint64_t length);
@@ -237,6 +246,12 @@ class HTTPServerConnectionDelegate {
 
 class HTTP1ServerConnection {
  public:
+  // The request loop reads no further request while more than this many
+  // response bytes wait to leave (aiohttp caps pipelined responses at 32;
+  // a byte bound also covers large answers). Clients that read never reach
+  // it: a turn's answers leave in one send.
+  static constexpr std::size_t kMaxQueuedResponseBytes = 64 * 1024;
+
   HTTP1ServerConnection(IOStream& stream, HTTP1ConnectionParameters params);
 
   // The request loop; returns when the connection ends (it is closed then).
@@ -244,13 +259,15 @@ class HTTP1ServerConnection {
   // Ends the connection once the request in progress, if any, is answered;
   // an idle connection closes at once.
   void close();
-  bool idle() const noexcept { return idle_; }
+  // Between requests, waiting for the next one.
+  bool idle() const noexcept { return connection_.idle(); }
   HTTP1Connection& connection() noexcept { return connection_; }
 
  private:
+  Task<void> flush_within(std::optional<std::chrono::milliseconds> timeout);
+
   IOStream& stream_;
   HTTP1Connection connection_;
-  bool idle_ = true;
   bool closing_ = false;
 };
 

@@ -9,11 +9,22 @@ namespace whirl {
 
 namespace {
 
+// The most a connection's read buffer needs: the longest thing the HTTP
+// layer waits for whole is a request head (max_header_size) or a chunked
+// trailer section (64 KiB), and one read chunk may arrive behind it. Bodies
+// pass through in chunk_size pieces. IOStream's own 100 MiB default is for
+// readers that collect whole messages (read_until), which HTTP does not.
+std::size_t read_buffer_bound(const HTTPServerOptions& options) {
+  std::size_t whole = std::max<std::size_t>(options.max_header_size, ChunkedDecoder::Limits{}.max_trailer_size);
+  return std::min(options.max_buffer_size, whole + options.chunk_size);
+}
+
 TCPServer::Options tcp_options(const HTTPServerOptions& options) {
   TCPServer::Options tcp;
-  tcp.max_buffer_size = options.max_buffer_size;
+  tcp.max_buffer_size = read_buffer_bound(options);
   tcp.read_chunk_size = std::min(options.chunk_size, options.max_buffer_size);
   tcp.ssl_options = options.ssl_options;
+  tcp.ssl_handshake_timeout = options.ssl_handshake_timeout;
   return tcp;
 }
 
@@ -94,8 +105,10 @@ HTTP1ConnectionParameters HTTPServer::connection_parameters() const {
   params.max_header_size = options_.max_header_size;
   params.max_headers = options_.max_headers;
   params.max_body_size = options_.max_body_size;
-  params.header_timeout = options_.idle_connection_timeout;
+  params.idle_timeout = options_.idle_connection_timeout;
+  params.header_timeout = options_.header_timeout;
   params.body_timeout = options_.body_timeout;
+  params.final_flush_timeout = options_.final_flush_timeout;
   params.decompress = options_.decompress_request;
   return params;
 }

@@ -48,9 +48,21 @@ struct HTTPServerOptions {
   std::size_t chunk_size = 64 * 1024;
   std::size_t max_header_size = 64 * 1024;
   std::size_t max_headers = 100;
+  // Timeouts (unset: none). idle_connection_timeout bounds the wait for a
+  // request (and, as in Tornado, for its head), and a client that reads
+  // none of its queued answers for as long. header_timeout bounds a head
+  // from its first byte (nginx's client_header_timeout; Tornado has none),
+  // body_timeout a whole body. final_flush_timeout bounds the last answer's
+  // flush when a connection ends (on close_all_connections or its last
+  // request). ssl_handshake_timeout bounds the TLS handshake (as asyncio's).
   std::optional<std::chrono::milliseconds> idle_connection_timeout = std::chrono::hours(1);
+  std::optional<std::chrono::milliseconds> header_timeout = std::chrono::seconds(60);
   std::optional<std::chrono::milliseconds> body_timeout{};
+  std::optional<std::chrono::milliseconds> final_flush_timeout = std::chrono::seconds(10);
+  std::optional<std::chrono::milliseconds> ssl_handshake_timeout = std::chrono::seconds(60);
   std::uint64_t max_body_size = 100 * 1024 * 1024;
+  // The most a connection's read buffer may hold; the server holds no more
+  // than a head (max_header_size) and one chunk_size behind it.
   std::size_t max_buffer_size = 100 * 1024 * 1024;
   std::optional<SSLOptions> ssl_options{};  // https
 };

@@ -49,6 +49,7 @@ IOStream::IOStream(Socket socket, Options options)
 }
 
 IOStream::~IOStream() {
+  loop_.remove_timeout(close_deadline_);
   // Requests in the kernel point at our buffers: take them back first.
   take_back_receive(/*keep_data=*/false);
   if (loop_.in_flight(send_id_)) loop_.cancel_and_wait(send_id_);
@@ -414,8 +415,7 @@ IOStream::WriteAwaiter IOStream::write(std::string_view data) {
   if (closed_) raise_closed(error_);
   notice_first_use();
   if (closed_) raise_closed(error_);  // the transport failed starting
-  std::size_t pending = queued_.size() + sending_.size() - sending_pos_;
-  if (options_.max_write_buffer_size != 0 && pending + data.size() > options_.max_write_buffer_size) {
+  if (options_.max_write_buffer_size != 0 && write_buffer_size() + data.size() > options_.max_write_buffer_size) {
     throw StreamBufferFullError();
   }
   queued_.append(data);
@@ -566,10 +566,17 @@ void IOStream::wake_writers() {
 
 // ---------------------------------------------------------------- state
 
+void IOStream::set_close_deadline(std::optional<TimePoint> deadline) {
+  loop_.remove_timeout(close_deadline_);
+  close_deadline_ = {};
+  if (deadline && !closed_) close_deadline_ = loop_.call_at(*deadline, [this] { close(ETIMEDOUT); });
+}
+
 void IOStream::close(int error) {
   if (closed_) return;
   closed_ = true;
   error_ = error;
+  loop_.remove_timeout(close_deadline_);
   on_close();
   flusher_.cancel();
   if (receive_armed_ && !receive_stopping_) {

@@ -245,10 +245,18 @@ class IOStream {
   bool writing() const noexcept { return flushed_ < queued_total_; }
   // Called once (on the loop) when the stream closes.
   void set_close_callback(UniqueFunction callback) { close_callback_ = std::move(callback); }
+  // Closes the stream with ETIMEDOUT at `deadline` unless it is cleared
+  // (nullopt) or replaced first: the bound on a phase a silent peer could
+  // otherwise stretch forever (a TLS handshake, a final flush), costing one
+  // timer and no task frames. Waiting reads and writes fail as on close().
+  void set_close_deadline(std::optional<TimePoint> deadline);
   void set_nodelay(bool value);
   const Socket& socket() const noexcept { return socket_; }
   const Options& options() const noexcept { return options_; }
   std::size_t buffered() const noexcept { return buffer_.size() - buffer_pos_; }
+  // Bytes written and not yet handed to the kernel (Tornado's
+  // _total_write_index - _total_write_done_index).
+  std::size_t write_buffer_size() const noexcept { return queued_.size() + sending_.size() - sending_pos_; }
 
   // Tornado's start_tls: a TLS stream over this connection (for STARTTLS
   // exchanges). Bytes already received and not yet read become the TLS
@@ -351,6 +359,7 @@ class IOStream {
   bool needs_input_ = false;
   bool flush_held_ = false;
   UniqueFunction close_callback_;
+  TimeoutHandle close_deadline_;
 
   // Reading.
   Receiver receiver_{this};

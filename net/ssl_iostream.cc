@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <stdexcept>
+#include <utility>
 
 #include "whirl/runtime/log.h"
 
@@ -135,6 +136,12 @@ Task<void> SSLIOStream::wait_for_handshake() {
   raise_closed(error());
 }
 
+void SSLIOStream::set_handshake_deadline(TimePoint deadline) {
+  if (state_ == State::kEstablished) return;
+  handshake_deadline_armed_ = true;
+  set_close_deadline(deadline);
+}
+
 void SSLIOStream::on_first_use() { start_handshake(); }
 
 void SSLIOStream::start_handshake() {
@@ -160,6 +167,7 @@ bool SSLIOStream::continue_handshake() {
   int result = SSL_do_handshake(ssl_);
   if (result == 1) {
     state_ = State::kEstablished;
+    if (std::exchange(handshake_deadline_armed_, false)) set_close_deadline(std::nullopt);
     set_needs_input(false);
     handshake_settled_.set();
     schedule_flush();  // writes queued during the handshake can go now

@@ -72,6 +72,9 @@ class SSLIOStream final : public IOStream {
   // another wait is pending is a logic error (std::logic_error).
   Task<void> wait_for_handshake();
   bool handshake_done() const noexcept { return state_ == State::kEstablished; }
+  // Closes the stream with ETIMEDOUT unless the handshake has completed by
+  // `deadline` (TCPServer::Options::ssl_handshake_timeout).
+  void set_handshake_deadline(TimePoint deadline);
 
   // After the handshake:
   std::string selected_alpn_protocol() const;  // "" when none was agreed
@@ -108,6 +111,7 @@ class SSLIOStream final : public IOStream {
   BIO* output_ = nullptr;  // ciphertext OpenSSL wrote, to be sent
   State state_ = State::kIdle;
   bool handshake_waiting_ = false;
+  bool handshake_deadline_armed_ = false;
   Event handshake_settled_;  // set when established, failed or closed
   std::string ssl_error_;
 };

@@ -87,7 +87,13 @@ Task<void> TCPServer::serve(Socket connection, SocketAddress address) {
   } count{open_connections_};
   std::unique_ptr<IOStream> owned;
   if (ssl_context_) {
-    owned = std::make_unique<SSLIOStream>(std::move(connection), ssl_context_, "", stream_options());
+    auto tls = std::make_unique<SSLIOStream>(std::move(connection), ssl_context_, "", stream_options());
+    // A peer that connects and says nothing (or stalls mid-handshake) must
+    // not hold a connection for as long as an idle established one may.
+    if (options_.ssl_handshake_timeout) {
+      tls->set_handshake_deadline(IOLoop::current().time() + *options_.ssl_handshake_timeout);
+    }
+    owned = std::move(tls);
   } else {
     owned = std::make_unique<IOStream>(std::move(connection), stream_options());
   }

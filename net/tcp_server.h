@@ -35,6 +35,7 @@
 // and wait for open_connections() to reach 0 first.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -55,6 +56,10 @@ class TCPServer {
     std::size_t read_chunk_size = 64 * 1024;
     std::size_t max_write_buffer_size = 0;
     std::optional<SSLOptions> ssl_options;  // TLS on every connection
+    // A connection whose TLS handshake has not completed this long after
+    // accept is closed (asyncio's ssl_handshake_timeout, nginx's
+    // ssl_handshake_timeout; both default to 60 s). Unset: no limit.
+    std::optional<std::chrono::milliseconds> ssl_handshake_timeout = std::chrono::seconds(60);
   };
 
   TCPServer() : TCPServer(Options{}) {}
