@@ -88,9 +88,10 @@ HTTP1Connection::HTTP1Connection(IOStream& stream, HTTP1ConnectionParameters par
     : stream_(stream),
       params_(params),
       parser_(RequestHeadParser::Limits{.max_header_size = params.max_header_size, .max_headers = params.max_headers}) {
+  stream_.set_close_observer(this);
 }
 
-HTTP1Connection::~HTTP1Connection() = default;
+HTTP1Connection::~HTTP1Connection() { stream_.set_close_observer(nullptr); }
 
 void HTTP1Connection::start_request() noexcept {
   headers_written_ = write_finished_ = read_finished_ = false;

@@ -120,8 +120,9 @@ struct HTTP1ConnectionParameters {
   bool decompress = false;
 };
 
-class HTTP1Connection {
+class HTTP1Connection : private IOStream::CloseObserver {
  public:
+  // `stream` must outlive the connection.
   HTTP1Connection(IOStream& stream, HTTP1ConnectionParameters params);
   ~HTTP1Connection();
   HTTP1Connection(const HTTP1Connection&) = delete;
@@ -187,6 +188,9 @@ class HTTP1Connection {
  private:
   enum class ReadOutcome : unsigned char { kOk, kClosed, kRejected };
 
+  // The stream closed: a response that was awaited will never be written
+  // (Tornado resolves _finish_future in _on_connection_close).
+  void on_stream_closed() noexcept override { response_done_.set(); }
   Task<ReadOutcome> read_head();
   bool answer_server_options();
   InputAwaiter wait_for_input(std::optional<TimePoint> deadline);

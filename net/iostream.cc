@@ -169,7 +169,7 @@ void IOStream::ReadAwaiter::abandon(State why) noexcept {
   stream->loop_.remove_timeout(timer_);  // a cancel may end it before its deadline
   stream->pending_read_ = nullptr;
   stream->scanned_ = 0;
-  stream->loop_.schedule(awaiter_);
+  stream->loop_.schedule(awaiter_, resume_);
 }
 
 void IOStream::start_read(ReadAwaiter* request) {
@@ -486,7 +486,7 @@ void IOStream::WriteAwaiter::on_cancel(CancelHook* hook) noexcept {
   if (self->state_ != State::kWaiting) return;
   self->unlink();
   self->state_ = State::kCancelled;
-  if (self->stream_ != nullptr) self->stream_->loop_.schedule(self->awaiter_);
+  if (self->stream_ != nullptr) self->stream_->loop_.schedule(self->awaiter_, self->resume_);
 }
 
 void IOStream::schedule_flush() {
@@ -560,7 +560,7 @@ void IOStream::wake_writers() {
       writer->state_ = WriteAwaiter::State::kFailed;
       writer->error_ = error_;
     }
-    loop_.schedule(writer->awaiter_);
+    loop_.schedule(writer->awaiter_, writer->resume_);
   }
 }
 
@@ -589,8 +589,9 @@ void IOStream::close(int error) {
   if (ReadAwaiter* request = pending_read_) {
     try_complete(request);  // data that came with the close still counts
     finish_read(request, false);
-    loop_.schedule(request->awaiter_);
+    loop_.schedule(request->awaiter_, request->resume_);
   }
+  if (close_observer_ != nullptr) close_observer_->on_stream_closed();
   if (close_callback_) {
     loop_.spawn_callback(std::move(close_callback_));
     close_callback_ = nullptr;

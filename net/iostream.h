@@ -143,6 +143,7 @@ class IOStream {
     std::coroutine_handle<> awaiter_;
     std::optional<TimePoint> deadline_;  // kWait only
     TimeoutHandle timer_;                // armed while waiting with a deadline
+    ReadyTicket resume_;
   };
 
   // Exactly `n` bytes (with `partial`: as soon as 1..n are available).
@@ -223,6 +224,7 @@ class IOStream {
     std::coroutine_handle<> awaiter_;
     WriteAwaiter* prev_ = nullptr;
     WriteAwaiter* next_ = nullptr;
+    ReadyTicket resume_;
   };
 
   WriteAwaiter write(std::string_view data);
@@ -245,6 +247,18 @@ class IOStream {
   bool writing() const noexcept { return flushed_ < queued_total_; }
   // Called once (on the loop) when the stream closes.
   void set_close_callback(UniqueFunction callback) { close_callback_ = std::move(callback); }
+  // For the protocol layer that owns the stream: told synchronously, inside
+  // close(), so it can end its own waits (an HTTP connection waiting for a
+  // response that will never be written). One observer; nullptr removes it.
+  // The user-facing notification is set_close_callback.
+  class CloseObserver {
+   public:
+    virtual void on_stream_closed() noexcept = 0;
+
+   protected:
+    ~CloseObserver() = default;
+  };
+  void set_close_observer(CloseObserver* observer) noexcept { close_observer_ = observer; }
   // Closes the stream with ETIMEDOUT at `deadline` unless it is cleared
   // (nullopt) or replaced first: the bound on a phase a silent peer could
   // otherwise stretch forever (a TLS handshake, a final flush), costing one
@@ -359,6 +373,7 @@ class IOStream {
   bool needs_input_ = false;
   bool flush_held_ = false;
   UniqueFunction close_callback_;
+  CloseObserver* close_observer_ = nullptr;
   TimeoutHandle close_deadline_;
 
   // Reading.

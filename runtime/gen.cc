@@ -26,7 +26,7 @@ void SleepAwaiter::on_cancel(CancelHook* hook) noexcept {
   auto* self = static_cast<SleepAwaiter*>(hook);
   if (self->loop_->remove_timeout(self->timer_)) {
     self->cancelled_ = true;
-    self->loop_->schedule(self->awaiter_);
+    self->loop_->schedule(self->awaiter_, self->resume_);
   }
 }
 

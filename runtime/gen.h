@@ -43,7 +43,7 @@ class MomentAwaiter {
   bool await_suspend(std::coroutine_handle<Promise> awaiter) {
     token_ = detail::token_of(awaiter);
     if (token_ != nullptr && token_->cancelled()) return false;
-    IOLoop::current().schedule(awaiter);
+    IOLoop::current().schedule(awaiter, resume_);
     return true;
   }
   void await_resume() const {
@@ -52,6 +52,7 @@ class MomentAwaiter {
 
  private:
   CancellationToken* token_ = nullptr;
+  ReadyTicket resume_;
 };
 
 // Yields to every task and callback that is ready now, then continues (after
@@ -85,6 +86,7 @@ class SleepAwaiter : private CancelHook {
   TimeoutHandle timer_;
   IOLoop* loop_ = nullptr;
   bool cancelled_ = false;
+  ReadyTicket resume_;
 };
 
 // Completes after `delay` (Tornado's gen.sleep). Cancellable.

@@ -237,6 +237,7 @@ void IOLoop::shutdown() noexcept {
       root.frame.destroy();
     }
   }
+  ready_taken_ += ready_.size();
   ready_.clear();
   while (pre_submit_head_ != nullptr) pre_submit_head_->cancel();
   timers_.clear();
@@ -284,8 +285,17 @@ void IOLoop::run_ready() {
   // the next reap, so I/O is never starved by a task that keeps yielding.
   for (std::size_t n = ready_.size(); n > 0 && !ready_.empty(); --n) {
     Callback callback = ready_.pop_front();
-    run_callback(callback);
+    ++ready_taken_;
+    if (callback) run_callback(callback);  // empty: a resume taken back (ReadyTicket)
   }
+}
+
+void ReadyTicket::cancel() noexcept {
+  if (loop_ == nullptr) return;
+  IOLoop* loop = std::exchange(loop_, nullptr);
+  if (entry_ < loop->ready_taken_) return;  // it ran already
+  std::uint64_t index = entry_ - loop->ready_taken_;
+  if (index < loop->ready_.size()) loop->ready_[static_cast<std::size_t>(index)] = nullptr;
 }
 
 void IOLoop::run_callback(Callback& callback) noexcept {

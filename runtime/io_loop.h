@@ -55,6 +55,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "whirl/runtime/cancellation.h"
@@ -79,6 +80,33 @@ class Completion {
 };
 
 class IOLoop;
+
+// A coroutine resume queued on the loop's ready list, which the awaiter
+// that queued it can take back. The ticket lives in the awaiter (so in the
+// suspended frame); destroying it while the resume is still queued removes
+// the resume. That is what makes it safe to destroy a suspended frame
+// whose wake-up is already scheduled (SpawnHandle::abort, a TCPServer
+// aborting its connections, loop shutdown): the ready list never holds a
+// handle to a destroyed frame.
+//
+// Cost: one add when scheduling and one compare when the awaiter goes (the
+// ready list numbers its entries; a ticket is an entry's number).
+class ReadyTicket {
+ public:
+  ReadyTicket() noexcept = default;
+  ReadyTicket(const ReadyTicket&) = delete;
+  ReadyTicket& operator=(const ReadyTicket&) = delete;
+  // Only an idle ticket moves (an awaiter before it is awaited).
+  ReadyTicket(ReadyTicket&& other) noexcept : loop_(std::exchange(other.loop_, nullptr)), entry_(other.entry_) {}
+  ~ReadyTicket() { cancel(); }
+  // Takes the queued resume back, if it has not run yet.
+  void cancel() noexcept;
+
+ private:
+  friend class IOLoop;
+  IOLoop* loop_ = nullptr;
+  std::uint64_t entry_ = 0;  // the ready list's entry number
+};
 
 // A one-shot request to run before a turn's submit; see IOLoop::before_submit.
 class PreSubmitHook {
@@ -189,7 +217,8 @@ class IOLoop {
   bool running() const noexcept { return running_; }
 
   // Runs the loop until `task` completes; returns its value or rethrows its
-  // exception. Throws std::runtime_error if the loop is stopped first.
+  // exception. Throws std::runtime_error if the loop is stopped first; the
+  // task is destroyed then (it never runs again).
   template <typename T>
   T run_sync(Task<T> task);
 
@@ -219,8 +248,11 @@ class IOLoop {
 
   // ---- for awaitables (operation.h, gen.h, locks.h, net/) ----
 
-  // Resumes `handle` on the next turn.
-  void schedule(std::coroutine_handle<> handle) {
+  // Resumes `handle` on the next turn, unless `ticket` (which the awaiter
+  // owns) is destroyed or cancelled before.
+  void schedule(std::coroutine_handle<> handle, ReadyTicket& ticket) {
+    ticket.loop_ = this;
+    ticket.entry_ = ready_taken_ + ready_.size();
     ready_.emplace_back([handle] { handle.resume(); });
   }
 
@@ -331,6 +363,7 @@ class IOLoop {
  private:
   friend class SpawnHandle;
   friend class PreSubmitHook;
+  friend class ReadyTicket;
   void run_pre_submit_hooks();
 
   struct Cqe {
@@ -403,6 +436,9 @@ class IOLoop {
   IOLoop* previous_current_ = nullptr;
 
   RingQueue<Callback> ready_;
+  // How many entries have left ready_ (run or cleared): entry number n is
+  // ready_[n - ready_taken_] while n >= ready_taken_ (see ReadyTicket).
+  std::uint64_t ready_taken_ = 0;
   PreSubmitHook* pre_submit_head_ = nullptr;
   PreSubmitHook* pre_submit_tail_ = nullptr;
   std::vector<std::pair<const void*, std::unique_ptr<Local>>> locals_;
@@ -449,9 +485,15 @@ T IOLoop::run_sync(Task<T> task) {
   if (running_) throw std::logic_error("IOLoop::run_sync called on a running loop");
   detail::SyncResult<T> result;
   Task<void> capture = capture_result(std::move(task), &result, this);
-  spawn(std::move(capture));
+  SpawnHandle root = spawn(std::move(capture));
   run();
-  if (!result.done) throw std::runtime_error("IOLoop stopped before the Task passed to run_sync completed");
+  if (!result.done) {
+    // The task points at `result`, which dies with this frame: it must not
+    // run again (a later run() would write through the dangling pointer).
+    // Its frames are torn down now, their operations cancelled and reaped.
+    root.abort();
+    throw std::runtime_error("IOLoop stopped before the Task passed to run_sync completed");
+  }
   if (result.error) std::rethrow_exception(result.error);
   if constexpr (!std::is_void_v<T>) return std::move(*result.value);
 }

@@ -75,7 +75,7 @@ void MultishotOperation::on_cancel(CancelHook* hook) noexcept {
   // owner, who stops it explicitly or by destroying it.
   auto* self = static_cast<MultishotOperation*>(hook);
   self->waiter_cancelled_ = true;
-  if (self->waiter_) IOLoop::current().schedule(std::exchange(self->waiter_, nullptr));
+  if (self->waiter_) IOLoop::current().schedule(std::exchange(self->waiter_, nullptr), self->resume_);
 }
 
 }  // namespace whirl

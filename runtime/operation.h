@@ -205,6 +205,7 @@ class MultishotOperation : public Completion, private CancelHook {
   std::coroutine_handle<> waiter_;
   CancellationToken* waiter_token_ = nullptr;
   bool waiter_cancelled_ = false;
+  ReadyTicket resume_;
 };
 
 }  // namespace whirl

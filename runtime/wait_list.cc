@@ -45,7 +45,7 @@ void Waiter::finish(Outcome outcome) noexcept {
   if (list_ != nullptr) list_->remove(this);
   CancelHook::unlink();
   loop_->remove_timeout(timer_);
-  loop_->schedule(awaiter_);
+  loop_->schedule(awaiter_, resume_);
 }
 
 void Waiter::on_cancel(CancelHook* hook) noexcept { static_cast<Waiter*>(hook)->finish(Outcome::kCancelled); }

@@ -21,6 +21,7 @@
 #include <optional>
 
 #include "whirl/runtime/cancellation.h"
+#include "whirl/runtime/io_loop.h"
 #include "whirl/runtime/timer_heap.h"
 
 namespace whirl {
@@ -60,6 +61,7 @@ class Waiter : private CancelHook {
   std::coroutine_handle<> awaiter_;
   IOLoop* loop_ = nullptr;
   TimeoutHandle timer_;
+  ReadyTicket resume_;  // declared last: taken back first when the frame goes
 };
 
 class WaitList {

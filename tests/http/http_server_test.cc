@@ -559,5 +559,33 @@ TEST(HTTPServer, CloseAllConnectionsClosesIdleOnesAndFinishesRequestsInFlight) {
   EXPECT_TRUE(drained);
 }
 
+// A callback that starts a response and returns without finishing it
+// (Tornado's delegates may finish later, from another task, or never).
+TEST(HTTPServer, AResponseThatWillNeverFinishEndsWhenTheClientResets) {
+  auto leave_open = [](HTTPServerRequest& request) -> Task<void> {
+    HTTPHeaders headers{{"Content-Type", "text/plain"}};
+    request.connection->write_headers({"HTTP/1.1", 200, "OK"}, headers, "partial");
+    co_return;
+  };
+  ServerThread server([&] { return std::make_unique<HTTPServer>(leave_open); });
+  {
+    RawClient client(server.port(), 300);
+    client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string head = client.read_response();  // ends at the 300 ms timeout: the body never ends
+    ASSERT_NE(head.find("partial"), std::string::npos) << head;
+    linger reset{1, 0};
+    setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  }  // the reset closes the server's stream; the response wait must end with it
+  std::atomic<bool> drained{false};
+  server.loop().add_callback([&] {
+    server.loop().spawn([](HTTPServer& s, std::atomic<bool>& done) -> Task<void> {
+      co_await s.close_all_connections();
+      done = true;
+    }(server.server(), drained));
+  });
+  for (int i = 0; i < 200 && !drained; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(drained) << "close_all_connections waited on a connection whose stream had closed";
+}
+
 }  // namespace
 }  // namespace whirl

@@ -14,6 +14,7 @@
 
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/gen.h"
+#include "whirl/runtime/locks.h"
 #include "whirl/runtime/operation.h"
 #include "whirl/testing/log_capture.h"
 
@@ -265,6 +266,69 @@ TEST(IOLoop, RunSyncThrowsWhenTheLoopStopsFirst) {
   auto slow = []() -> Task<void> { co_await sleep(1s); };
   loop.call_later(5ms, [&] { loop.stop(); });
   EXPECT_THROW(loop.run_sync(slow()), std::runtime_error);
+}
+
+// Sets a flag when destroyed: tells whether a task's frame is gone.
+struct DestroyFlag {
+  bool* destroyed;
+  ~DestroyFlag() { *destroyed = true; }
+};
+
+TEST(IOLoop, RunSyncDestroysATaskTheStoppedLoopLeftUnfinished) {
+  IOLoop loop;
+  bool destroyed = false;
+  int resumed = 0;
+  auto slow = [](bool* destroyed, int* resumed) -> Task<int> {
+    DestroyFlag flag{destroyed};
+    co_await sleep(30ms);
+    ++*resumed;
+    co_return 7;
+  };
+  loop.call_later(5ms, [&] { loop.stop(); });
+  EXPECT_THROW(loop.run_sync(slow(&destroyed, &resumed)), std::runtime_error);
+  EXPECT_TRUE(destroyed) << "the unfinished task is torn down before run_sync throws";
+  // A later run must not resume it: it would write its result through a
+  // pointer to run_sync's dead stack frame.
+  loop.call_later(60ms, [&] { loop.stop(); });
+  loop.run();
+  EXPECT_EQ(resumed, 0);
+}
+
+TEST(IOLoop, AbortingATaskWhoseWakeUpIsAlreadyScheduledNeverResumesIt) {
+  IOLoop loop;
+  Event event;
+  bool waiter_destroyed = false;
+  bool yielder_destroyed = false;
+  int waiter_resumed = 0;
+  int yields = 0;
+  auto waiter = [](Event& event, bool* destroyed, int* resumed) -> Task<void> {
+    DestroyFlag flag{destroyed};
+    co_await event.wait();
+    ++*resumed;
+  };
+  auto yielder = [](bool* destroyed, int* yields) -> Task<void> {
+    DestroyFlag flag{destroyed};
+    for (;;) {
+      co_await moment();  // its resume is queued whenever a timer runs
+      ++*yields;
+    }
+  };
+  SpawnHandle waiting = loop.spawn(waiter(event, &waiter_destroyed, &waiter_resumed));
+  SpawnHandle yielding = loop.spawn(yielder(&yielder_destroyed, &yields));
+  int yields_at_abort = -1;
+  loop.call_later(5ms, [&] {
+    event.set();      // queues the waiter's resume...
+    waiting.abort();  // ...and its frame goes at once
+    yields_at_abort = yields;
+    yielding.abort();  // likewise the yielder's, queued by moment()
+  });
+  loop.call_later(30ms, [&] { loop.stop(); });
+  loop.run();  // under ASan a resume of a destroyed frame is a use after free
+  EXPECT_TRUE(waiter_destroyed);
+  EXPECT_TRUE(yielder_destroyed);
+  EXPECT_EQ(waiter_resumed, 0);
+  EXPECT_GT(yields_at_abort, 0) << "the yielder was running";
+  EXPECT_EQ(yields, yields_at_abort) << "and never resumed after its abort";
 }
 
 // Queues a write of `byte` to `fd` just before the turn's submit.
