@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <memory>
 #include <stdexcept>
 #include <utility>
 
@@ -91,14 +92,21 @@ std::string pem_of(X509* certificate) {
 SSLIOStream::SSLIOStream(Socket socket, std::shared_ptr<const SSLContext> context, std::string server_hostname,
                          Options options, std::string early_input)
     : IOStream(std::move(socket), options), context_(std::move(context)) {
-  ssl_ = SSL_new(context_->native_handle());
-  if (ssl_ == nullptr) throw std::runtime_error("SSL_new failed");
-  input_ = BIO_new(BIO_s_mem());
-  output_ = BIO_new(BIO_s_mem());
+  // Owned here until the constructor cannot throw any more: a throw below
+  // (a bad server_hostname) runs no destructor of ours, so nothing may be
+  // left only in ssl_.
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(context_->native_handle()), &SSL_free);
+  if (ssl == nullptr) throw std::runtime_error("SSL_new failed");
+  std::unique_ptr<BIO, decltype(&BIO_free)> input(BIO_new(BIO_s_mem()), &BIO_free);
+  std::unique_ptr<BIO, decltype(&BIO_free)> output(BIO_new(BIO_s_mem()), &BIO_free);
+  if (input == nullptr || output == nullptr) throw std::runtime_error("BIO_new failed");
   // An empty memory BIO means "wait for more", not end of file.
-  BIO_set_mem_eof_return(input_, -1);
-  BIO_set_mem_eof_return(output_, -1);
-  SSL_set_bio(ssl_, input_, output_);  // ssl_ owns both now
+  BIO_set_mem_eof_return(input.get(), -1);
+  BIO_set_mem_eof_return(output.get(), -1);
+  input_ = input.release();
+  output_ = output.release();
+  SSL_set_bio(ssl.get(), input_, output_);  // the SSL owns both now
+  ssl_ = ssl.get();
   if (context_->server_side()) {
     SSL_set_accept_state(ssl_);
   } else {
@@ -117,6 +125,7 @@ SSLIOStream::SSLIOStream(Socket socket, std::shared_ptr<const SSLContext> contex
   }
   if (!early_input.empty()) BIO_write(input_, early_input.data(), static_cast<int>(early_input.size()));
   expect_first_use();
+  ssl.release();  // ~SSLIOStream frees it from here on
 }
 
 SSLIOStream::~SSLIOStream() { SSL_free(ssl_); }

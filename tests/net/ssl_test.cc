@@ -195,6 +195,45 @@ TEST(SSLOptions, ATCPServerValidatesWhenBuilt) {
 
 // ---------------------------------------------------------------- whirl to whirl
 
+// The constructor throws after it has made its SSL object; LeakSanitizer
+// (--config=asan) fails this test if that object is not freed.
+TEST(SSLIOStream, AConstructorThatThrowsLeaksNothing) {
+  IOLoop loop;
+  auto context = SSLContext::create(client_options(), /*server_side=*/false);
+  int fds[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
+  ::close(fds[1]);
+  EXPECT_THROW(SSLIOStream(Socket::adopt(fds[0]), context, /*server_hostname=*/""), std::invalid_argument)
+      << "checking the host name needs one";
+}
+
+TEST(SSLIOStream, ASilentClientIsClosedAtTheHandshakeTimeout) {
+  IOLoop loop;
+  TCPServer::Options options{.ssl_options = server_options(), .ssl_handshake_timeout = 200ms};
+  class Silent : public TCPServer {
+   public:
+    using TCPServer::TCPServer;
+    Task<void> handle_stream(IOStream& stream, SocketAddress) override { co_await stream.read_bytes(1); }
+  } server(options);
+  server.listen(0, "127.0.0.1");
+  int port = server.addresses().front().port();
+  auto silent = [](int port) -> Task<double> {
+    std::unique_ptr<IOStream> raw = co_await TCPClient::connect("127.0.0.1", port);  // plain TCP: says nothing
+    auto start = Clock::now();
+    bool closed = false;
+    try {
+      co_await raw->read_bytes(1);
+    } catch (const StreamClosedError&) {
+      closed = true;
+    }
+    EXPECT_TRUE(closed);
+    co_return std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  double waited = loop.run_sync(with_timeout(5s, silent(port)));
+  EXPECT_GE(waited, 0.15);
+  EXPECT_LT(waited, 2.0) << "closed by the handshake timeout, not the idle one";
+}
+
 TEST(SSLIOStream, WhirlClientAndServerEchoAndAgreeOnTheDetails) {
   run([]() -> Task<void> {
     std::string sni;
