@@ -2,6 +2,10 @@
 
 #include <netdb.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -61,6 +65,58 @@ std::vector<SocketAddress> getaddrinfo_all(const std::string& host, int port, in
   return addresses;
 }
 
+// The process's lookup threads: at most kMaxResolverThreads, started on
+// demand, each leaving after kIdleExit without work. Never destroyed (a
+// helper may still be inside getaddrinfo when the process exits, and must
+// not find its queue gone).
+class LookupPool {
+ public:
+  static LookupPool& get() {
+    static LookupPool* pool = new LookupPool;  // NOLINT: deliberately leaked, see above
+    return *pool;
+  }
+
+  void run(std::function<void()> job) {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back(std::move(job));
+    if (idle_ > 0) {
+      wake_.notify_one();
+    } else if (threads_ < kMaxResolverThreads) {
+      ++threads_;
+      std::thread([this] { work(); }).detach();
+    }
+  }
+
+ private:
+  static constexpr auto kIdleExit = std::chrono::seconds(5);
+
+  void work() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      while (jobs_.empty()) {
+        ++idle_;
+        bool woken = wake_.wait_for(lock, kIdleExit, [this] { return !jobs_.empty(); });
+        --idle_;
+        if (!woken) {
+          --threads_;
+          return;
+        }
+      }
+      std::function<void()> job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lock.unlock();
+      job();
+      lock.lock();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::function<void()>> jobs_;
+  int threads_ = 0;
+  int idle_ = 0;
+};
+
 }  // namespace
 
 Task<std::vector<SocketAddress>> resolve(std::string host, int port, int family) {
@@ -75,7 +131,11 @@ Task<std::vector<SocketAddress>> resolve(std::string host, int port, int family)
   lookup->loop = &loop;
   Lookups& lookups = loop.local<Lookups>();
   lookups.live.insert(lookup);
-  std::thread([lookup, host, port, family] {
+  LookupPool::get().run([lookup, host, port, family] {
+    {
+      std::lock_guard lock(lookup->mutex);
+      if (lookup->loop == nullptr) return;  // abandoned while it waited in line
+    }
     std::string thread_error;
     std::vector<SocketAddress> addresses = getaddrinfo_all(host, port, family, 0, &thread_error);
     std::lock_guard lock(lookup->mutex);
@@ -83,7 +143,7 @@ Task<std::vector<SocketAddress>> resolve(std::string host, int port, int family)
     lookup->addresses = std::move(addresses);
     lookup->error = std::move(thread_error);
     lookup->loop->add_callback([lookup] { lookup->done.set(); });
-  }).detach();
+  });
   struct Forget {
     Lookups& lookups;
     std::shared_ptr<Lookup> lookup;

@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -67,6 +70,39 @@ TEST(TCPServer, ResolvesLocalhostOffTheLoop) {
     std::string reply = co_await client->read_bytes(8);
     EXPECT_EQ(reply, "via name");
   });
+}
+
+// The number of threads in this process (/proc/self/status).
+int thread_count() {
+  FILE* status = std::fopen("/proc/self/status", "r");
+  char line[256];
+  int threads = -1;
+  while (status != nullptr && std::fgets(line, sizeof line, status) != nullptr) {
+    if (std::sscanf(line, "Threads: %d", &threads) == 1) break;
+  }
+  if (status != nullptr) std::fclose(status);
+  return threads;
+}
+
+TEST(Resolver, ABurstOfLookupsUsesABoundedNumberOfThreads) {
+  int before = thread_count();
+  // Sampled from a thread of its own: lookups of "localhost" take
+  // microseconds, far less than a loop turn.
+  std::atomic<bool> sampling{true};
+  std::atomic<int> most{before};
+  std::thread sampler([&] {
+    while (sampling) most = std::max(most.load(), thread_count());
+  });
+  run([]() -> Task<void> {
+    std::vector<Task<std::vector<SocketAddress>>> lookups;
+    for (int i = 0; i < 300; ++i) lookups.push_back(resolve("localhost", 80 + i));
+    std::vector<std::vector<SocketAddress>> results = co_await gather(std::move(lookups));
+    for (const auto& addresses : results) EXPECT_FALSE(addresses.empty());
+  });
+  sampling = false;
+  sampler.join();
+  // The sampler itself is one thread more.
+  EXPECT_LE(most - before - 1, kMaxResolverThreads) << "a thread per lookup would have been up to 300";
 }
 
 // Ten writers, a thousand 5,000-byte writes each, every byte checked.
