@@ -1,6 +1,7 @@
 #include "whirl/runtime/frame_pool.h"
 
 #include <new>
+#include <vector>
 
 #if defined(__has_include)
 #if __has_include(<sanitizer/asan_interface.h>)
@@ -43,6 +44,33 @@ struct ThreadPool {
 
 thread_local ThreadPool tls_pool;
 
+// A hold: an address inside a frame that must not be reused, and, once that
+// frame was freed, the block itself.
+struct Hold {
+  const void* inside;
+  std::uint64_t key;
+  void* block = nullptr;
+  std::size_t size = 0;
+};
+
+// Rare (a kernel that did not release a request), so a plain vector.
+thread_local std::vector<Hold> tls_holds;
+
+// True when `block` was kept aside for a hold instead of being freed.
+bool keep_for_hold(void* block, std::size_t size) noexcept {
+  auto* begin = static_cast<const char*>(block);
+  for (Hold& hold : tls_holds) {
+    auto* inside = static_cast<const char*>(hold.inside);
+    if (hold.block == nullptr && inside >= begin && inside < begin + size) {
+      hold.block = block;
+      hold.size = size;
+      ASAN_POISON_MEMORY_REGION(block, size);
+      return true;
+    }
+  }
+  return false;
+}
+
 std::size_t class_of(std::size_t size) { return (size + FramePool::kGranule - 1) / FramePool::kGranule - 1; }
 
 }  // namespace
@@ -59,6 +87,9 @@ void* FramePool::allocate(std::size_t size) {
 }
 
 void FramePool::deallocate(void* block, std::size_t size) noexcept {
+  if (!tls_holds.empty() && keep_for_hold(block, size)) [[unlikely]] {
+    return;
+  }
   if (size == 0 || size > kMaxPooledSize || !tls_pool.alive) {
     ::operator delete(block);
     return;
@@ -72,5 +103,28 @@ void FramePool::deallocate(void* block, std::size_t size) noexcept {
 }
 
 std::size_t FramePool::cached_blocks() noexcept { return tls_pool.cached; }
+
+void FramePool::hold(const void* inside, std::uint64_t key) { tls_holds.push_back(Hold{inside, key}); }
+
+void FramePool::release(std::uint64_t key) noexcept {
+  for (std::size_t i = 0; i < tls_holds.size();) {
+    Hold hold = tls_holds[i];
+    if (hold.key != key) {
+      ++i;
+      continue;
+    }
+    tls_holds.erase(tls_holds.begin() + static_cast<std::ptrdiff_t>(i));
+    if (hold.block != nullptr) {
+      ASAN_UNPOISON_MEMORY_REGION(hold.block, hold.size);
+      deallocate(hold.block, hold.size);
+    }
+  }
+}
+
+std::size_t FramePool::quarantined_blocks() noexcept {
+  std::size_t n = 0;
+  for (const Hold& hold : tls_holds) n += hold.block != nullptr ? 1 : 0;
+  return n;
+}
 
 }  // namespace whirl

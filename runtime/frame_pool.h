@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace whirl {
 
@@ -29,6 +30,18 @@ class FramePool {
 
   // Blocks currently cached on this thread (for tests and benchmarks).
   static std::size_t cached_blocks() noexcept;
+
+  // Quarantine, for memory the kernel may still write into. After
+  // hold(inside, key), the frame that contains `inside`, when it is freed
+  // on this thread, is kept aside instead (poisoned, not reused) until
+  // release(key) frees it. IOLoop uses it for a frame whose io_uring request
+  // the kernel did not release after a cancel (IOLoop::cancel_and_wait): the
+  // request may still complete into that frame's buffer. A hold that matches
+  // no frame is dropped by release(key) all the same.
+  static void hold(const void* inside, std::uint64_t key);
+  static void release(std::uint64_t key) noexcept;
+  // Frames kept aside on this thread.
+  static std::size_t quarantined_blocks() noexcept;
 };
 
 }  // namespace whirl

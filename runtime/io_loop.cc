@@ -159,7 +159,8 @@ class IOLoop::SignalReader final : public Completion {
 
 IOLoop::IOLoop() : IOLoop(Options{}) {}
 
-IOLoop::IOLoop(Options options) : owner_pid_(getpid()), owner_thread_(std::this_thread::get_id()) {
+IOLoop::IOLoop(Options options)
+    : release_timeout_(options.release_timeout), owner_pid_(getpid()), owner_thread_(std::this_thread::get_id()) {
   setup_ring(options);
   waker_ = new Waker(this);
   previous_current_ = tls_current;
@@ -216,17 +217,19 @@ void IOLoop::shutdown() noexcept {
     io_uring_prep_cancel64(sqe, encode(i, slots_[i].generation), 0);
   }
   dispatch_pending();  // only releases slots now: every target is detached
-  int idle_waits = 0;
-  while (busy_slots_ > 0 && idle_waits < 50) {
+  TimePoint deadline = time() + release_timeout_;
+  while (busy_slots_ > 0 && time() < deadline) {
     __kernel_timespec ts{0, 100'000'000};
     io_uring_cqe* cqe = nullptr;
-    int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
-    if (rc == -ETIME) ++idle_waits;
+    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
     harvest();
     dispatch_pending();
   }
   if (busy_slots_ > 0) {
+    // The frames below that own those requests are quarantined, never
+    // freed (cancel_and_wait), since the kernel may still write into them.
     log::gen().error("IOLoop destroyed with {} operations the kernel did not release", busy_slots_);
+    release_given_up_ = true;
   }
   // 2. Destroy the tasks that never finished. Their frames' destructors may
   //    still talk to the loop (remove timers, leave wait lists).
@@ -413,10 +416,12 @@ void IOLoop::cancel_operation(std::uint64_t user_data) {
   io_uring_prep_cancel64(sqe, user_data, 0);
 }
 
-void IOLoop::cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void*, int, unsigned), void* context) {
+void IOLoop::cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void*, int, unsigned), void* context,
+                             const void* owner) {
   if (!in_flight(user_data)) return;
   slots_[index_of(user_data)].target = nullptr;
   cancel_operation(user_data);
+  TimePoint deadline = time() + (release_given_up_ ? Duration::zero() : release_timeout_);
   for (;;) {
     // Its CQEs may already be reaped and waiting in pending_cqes_.
     for (std::size_t i = 0, n = pending_cqes_.size(); i < n; ++i) {
@@ -427,13 +432,40 @@ void IOLoop::cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void*, int,
       cqe.user_data = kUntracked;
     }
     if (!in_flight(user_data)) return;
-    int rc = io_uring_submit_and_wait(&ring_, 1);
-    if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN && rc != -ETIME) {
-      log::gen().error("io_uring_enter failed while cancelling: {}", std::strerror(-rc));
-      return;
-    }
+    if (!wait_for_release(user_data, deadline)) break;
     harvest();
   }
+  log::gen().error("io_uring request {:#x} not released {} ms after its cancel; its frame is kept until it completes",
+                   user_data, std::chrono::duration_cast<std::chrono::milliseconds>(release_timeout_).count());
+  quarantine(user_data, owner);
+}
+
+// One bounded wait for completions; false once `deadline` has passed (or
+// the ring fails).
+bool IOLoop::wait_for_release(std::uint64_t /*user_data*/, TimePoint deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - time());
+  if (left.count() <= 0) return false;
+  left = std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(100));
+  __kernel_timespec ts{static_cast<long long>(left.count() / 1'000'000'000),
+                       static_cast<long long>(left.count() % 1'000'000'000)};
+  io_uring_cqe* cqe = nullptr;
+  int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  if (rc < 0 && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN && rc != -ETIME) {
+    log::gen().error("io_uring_enter failed while cancelling: {}", std::strerror(-rc));
+    return false;
+  }
+  return true;
+}
+
+void IOLoop::quarantine(std::uint64_t user_data, const void* owner) {
+  OpSlot& slot = slots_[index_of(user_data)];
+  slot.quarantined = true;
+  if (owner != nullptr) FramePool::hold(owner, user_data);
+}
+
+void IOLoop::release_quarantine(std::uint32_t index) noexcept {
+  slots_[index].quarantined = false;
+  FramePool::release(encode(index, slots_[index].generation));
 }
 
 // ---- pre-submit hooks ----

@@ -192,6 +192,11 @@ class IOLoop {
   struct Options {
     unsigned sq_entries = 256;
     unsigned cq_entries = 4096;
+    // How long destroying an operation (cancel_and_wait) or the loop waits
+    // for the kernel to let go of a cancelled request. Sockets let go at
+    // once; a request the kernel cannot interrupt may not, and past this
+    // bound its frame is quarantined (FramePool::hold) instead of freed.
+    Duration release_timeout = std::chrono::seconds(5);
   };
 
   IOLoop();
@@ -295,8 +300,15 @@ class IOLoop {
   // detaches the target, cancels, and reaps until the operation's final CQE
   // (each of its CQEs goes to `on_cqe` if given). Other completions reaped
   // meanwhile are kept and delivered by the loop later.
+  //
+  // Bounded by Options::release_timeout: a request the kernel has not let go
+  // of by then is logged (ERROR), its slot stays busy so the late CQE is
+  // dropped, and the coroutine frame holding `owner` (the awaiter, whose
+  // buffers live beside it) is quarantined until that CQE arrives rather
+  // than freed under the kernel's feet. Buffers outside that frame are the
+  // caller's to keep alive.
   void cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void* context, int result, unsigned flags) = nullptr,
-                       void* context = nullptr);
+                       void* context = nullptr, const void* owner = nullptr);
 
   // Runs `hook` once, on this turn, after the ready callbacks and just
   // before the turn's SQEs are submitted (IOStream gathers every write() of
@@ -375,6 +387,7 @@ class IOLoop {
     Completion* target = nullptr;
     std::uint32_t generation = 1;
     bool busy = false;
+    bool quarantined = false;  // a frame waits for this slot's last CQE (cancel_and_wait)
   };
   struct Root {
     std::coroutine_handle<detail::RootTask::promise_type> frame;
@@ -394,6 +407,7 @@ class IOLoop {
   void deliver(const Cqe& cqe);
   void release_slot(std::uint32_t index) noexcept {
     OpSlot& slot = slots_[index];
+    if (slot.quarantined) release_quarantine(index);
     slot.busy = false;
     slot.target = nullptr;
     if (++slot.generation == 0) slot.generation = 1;  // user_data 0 is kUntracked
@@ -402,6 +416,9 @@ class IOLoop {
   }
   io_uring_sqe* get_sqe_slow();
   std::uint32_t new_slot();
+  void quarantine(std::uint64_t user_data, const void* owner);
+  void release_quarantine(std::uint32_t index) noexcept;
+  bool wait_for_release(std::uint64_t user_data, TimePoint deadline);
 
   // user_data: slot generation in the high half, slot index in the low half.
   static constexpr std::uint64_t kUntracked = 0;  // CQEs nobody waits for
@@ -431,6 +448,8 @@ class IOLoop {
   bool running_ = false;
   bool stopping_ = false;
   bool shutting_down_ = false;
+  bool release_given_up_ = false;  // shutdown waited release_timeout already
+  Duration release_timeout_;
   pid_t owner_pid_;
   std::thread::id owner_thread_;
   IOLoop* previous_current_ = nullptr;

@@ -21,7 +21,7 @@ void OperationBase::on_cancel(CancelHook* hook) noexcept {
 MultishotOperation::~MultishotOperation() {
   CancelHook::unlink();
   if (loop_ != nullptr && loop_->in_flight(user_data_)) {
-    loop_->cancel_and_wait(user_data_, &MultishotOperation::on_cqe_while_destroying, this);
+    loop_->cancel_and_wait(user_data_, &MultishotOperation::on_cqe_while_destroying, this, this);
   }
   while (!queue_.empty()) discard(queue_.pop_front());
 }

@@ -66,7 +66,7 @@ class OperationBase : public Completion, private CancelHook {
   ~OperationBase() {
     // Only a frame destroyed mid-flight gets here with the request still in
     // the kernel: wait for it, since the request may point into that frame.
-    if (loop_ != nullptr && loop_->in_flight(user_data_)) loop_->cancel_and_wait(user_data_);
+    if (loop_ != nullptr && loop_->in_flight(user_data_)) loop_->cancel_and_wait(user_data_, nullptr, nullptr, this);
   }
 
   // The SQE to fill in, or nullptr when the task is already cancelled (then

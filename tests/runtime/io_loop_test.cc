@@ -331,6 +331,40 @@ TEST(IOLoop, AbortingATaskWhoseWakeUpIsAlreadyScheduledNeverResumesIt) {
   EXPECT_EQ(yields, yields_at_abort) << "and never resumed after its abort";
 }
 
+// A NOP linked behind a 300 ms timeout: until the timeout fires, the kernel
+// cannot cancel it (a linked request waiting for its head is in no list
+// that IORING_OP_ASYNC_CANCEL searches). The stand-in for a request the
+// kernel will not let go of.
+Task<void> wait_on_unreleasable_nop(IOLoop& loop, bool* destroyed) {
+  DestroyFlag flag{destroyed};
+  static __kernel_timespec head_timeout{0, 300'000'000};
+  io_uring_sqe* head = loop.get_untracked_sqe();
+  io_uring_prep_timeout(head, &head_timeout, 0, 0);
+  head->flags |= IOSQE_IO_LINK;
+  co_await io_op([](io_uring_sqe* sqe) { io_uring_prep_nop(sqe); });
+}
+
+TEST(IOLoop, DestroyingAFrameWhoseRequestTheKernelKeepsIsBoundedAndQuarantinesIt) {
+  testing::LogCapture logs;
+  IOLoop loop(IOLoop::Options{.release_timeout = 50ms});
+  bool destroyed = false;
+  std::size_t idle = loop.operations_in_flight();  // the loop's own (its waker)
+  SpawnHandle task = loop.spawn(wait_on_unreleasable_nop(loop, &destroyed));
+  loop.call_later(20ms, [&] { loop.stop(); });
+  loop.run();  // the NOP is in the kernel now, behind its head
+  ASSERT_EQ(loop.operations_in_flight(), idle + 1);
+  auto start = Clock::now();
+  task.abort();  // destroys the frame: its awaiter cancels and waits, within bounds
+  EXPECT_LT(Clock::now() - start, 250ms) << "the wait for the kernel is bounded by release_timeout";
+  EXPECT_TRUE(destroyed);
+  EXPECT_EQ(FramePool::quarantined_blocks(), 1u) << "the frame is kept, not freed under the kernel";
+  EXPECT_EQ(logs.count_at_least(log::Level::kError), 1u);
+  loop.call_later(600ms, [&] { loop.stop(); });
+  loop.run();  // the head fires, the NOP completes: its frame is freed at last
+  EXPECT_EQ(loop.operations_in_flight(), idle);
+  EXPECT_EQ(FramePool::quarantined_blocks(), 0u);
+}
+
 // Queues a write of `byte` to `fd` just before the turn's submit.
 class WriteBeforeSubmit final : public PreSubmitHook {
  public:
