@@ -1,0 +1,107 @@
+"""TLS faults: connections that never start their handshake.
+
+Hundreds of TCP connections to an https server that send nothing at all.
+Fresh https clients must still be served promptly, and the server must
+close the silent ones once its TLS handshake timeout has passed. The
+certificate is a self-signed one made with the openssl CLI for the run.
+
+    /usr/bin/python3 tests/faults/tls_faults.py /tmp/faultbin/hello_http
+
+Extra arguments that are not paths select scenarios by a substring of their
+names.
+"""
+
+import os
+import selectors
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # leave no __pycache__ in the tree or the runfiles
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import scenario  # noqa: E402
+
+
+def make_certificate(env):
+    """A self-signed certificate and key for localhost; returns their paths."""
+    cert, key = env.path("cert.pem"), env.path("key.pem")
+    if os.path.exists(cert):
+        return cert, key
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+               "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+               "-days", "1", "-keyout", key, "-out", cert]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise AssertionError("openssl req failed: %s" % e) from None
+    if done.returncode != 0:
+        raise AssertionError("openssl req failed: %s" % done.stderr.decode(errors="replace")[-400:])
+    return cert, key
+
+
+@scenario("silent TLS connections are closed by the handshake timeout and starve no one")
+def silent_tls(env):
+    handshake_timeout = 2.0
+    cert, key = make_certificate(env)
+    server = harness.start_server(env, env.hello, [
+        "--no-access-log", "--tls-cert", cert, "--tls-key", key,
+        "--tls-handshake-timeout", "%g" % handshake_timeout])
+    if server.scheme != "https":
+        raise AssertionError("the server says %r, expected an https address" % server.stdout_line)
+    harness.served_within(server.port, env.bound(2.0), tls=True, what="the warm-up https client")
+    baseline_fds = server.fds()
+    live = harness.Liveness(server.port, env.bound(1.0), tls=True)
+    selector = selectors.DefaultSelector()
+    opened = {}
+    try:
+        for _ in range(500):
+            sock = harness.connect(server.port, timeout=env.bound(3.0))
+            sock.setblocking(False)
+            opened[sock] = time.monotonic()
+            selector.register(sock, selectors.EVENT_READ)
+            live.check()
+        peak_fds = server.fds()
+        last_open = max(opened.values())
+        # The timeout runs from the accept; 2 s of slack for the server's
+        # timer granularity and a loaded machine.
+        deadline = last_open + env.bound(handshake_timeout + 2.0)
+        open_socks = set(opened)
+        closed_after = []
+        while open_socks and time.monotonic() < deadline:
+            for key_, _ in selector.select(0.05):
+                sock = key_.fileobj
+                try:
+                    data = sock.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if data:
+                    # A TLS alert before the close is fine; keep waiting
+                    # for the close itself.
+                    continue
+                closed_after.append(time.monotonic() - opened[sock])
+                open_socks.discard(sock)
+                selector.unregister(sock)
+                harness.close_quietly(sock)
+            live.check()
+        if open_socks:
+            raise AssertionError("%d of 500 silent connections still open %.1f s after the last was made "
+                                 "(handshake timeout %g s); server fds %d, baseline %d; %s"
+                                 % (len(open_socks), deadline - last_open, handshake_timeout,
+                                    server.fds(), baseline_fds, live.figure()))
+    finally:
+        selector.close()
+    harness.forget_closed_sockets()
+    live.check(force=True)
+    if not harness.wait_until(lambda: server.fds() <= baseline_fds + 10, env.bound(2.0)):
+        raise AssertionError("server fds at %d after the silent connections were closed (baseline %d)"
+                             % (server.fds(), baseline_fds))
+    server.assert_running()
+    return "500 closed %.1f-%.1f s after connecting; fds %d -> %d -> %d; %s" % (
+        min(closed_after), max(closed_after), baseline_fds, peak_fds, server.fds(), live.figure())
+
+
+if __name__ == "__main__":
+    harness.main(__doc__)
