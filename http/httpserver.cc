@@ -23,6 +23,9 @@ TCPServer::Options tcp_options(const HTTPServerOptions& options) {
   TCPServer::Options tcp;
   tcp.max_buffer_size = read_buffer_bound(options);
   tcp.read_chunk_size = std::min(options.chunk_size, options.max_buffer_size);
+  // One response may be large (a body written whole); the request loop
+  // bounds what piles up behind it (kMaxQueuedResponseBytes).
+  tcp.max_write_buffer_size = 0;
   tcp.ssl_options = options.ssl_options;
   tcp.ssl_handshake_timeout = options.ssl_handshake_timeout;
   return tcp;

@@ -54,7 +54,11 @@ class TCPServer {
   struct Options {
     std::size_t max_buffer_size = 100 * 1024 * 1024;
     std::size_t read_chunk_size = 64 * 1024;
-    std::size_t max_write_buffer_size = 0;
+    // Unlike Tornado's unbounded default: a handle_stream that writes without
+    // awaiting to a peer that does not read gets StreamBufferFullError here
+    // instead of growing the process. co_await write() for flow control.
+    // 0: unbounded.
+    std::size_t max_write_buffer_size = 16 * 1024 * 1024;
     std::optional<SSLOptions> ssl_options;  // TLS on every connection
     // A connection whose TLS handshake has not completed this long after
     // accept is closed (asyncio's ssl_handshake_timeout, nginx's

@@ -15,6 +15,7 @@
 
 #include "whirl/net/tcp_client.h"
 #include "whirl/runtime/gen.h"
+#include "whirl/testing/log_capture.h"
 
 namespace whirl {
 namespace {
@@ -134,6 +135,56 @@ TEST(AddAcceptHandler, HandsOverEveryConnection) {
   loop.run();
   clients.join();
   EXPECT_EQ(accepted, 300);
+  for (int fd : fds) ::close(fd);
+}
+
+TEST(AddAcceptHandler, AnExceptionFromTheCallbackIsLoggedAndAcceptingGoesOn) {
+  testing::LogCapture logs;
+  IOLoop loop;
+  std::vector<Socket> sockets = bind_sockets(0, "127.0.0.1");
+  int port = sockets.front().local_address().port();
+  int calls = 0;
+  AcceptHandle handle = add_accept_handler(std::move(sockets.front()), [&](Socket, SocketAddress) {
+    if (++calls == 10) loop.stop();
+    throw std::runtime_error("the application's bug");
+  });
+  std::vector<int> fds;
+  std::thread clients(connect_clients, port, 10, &fds);
+  loop.call_later(5s, [&] { loop.stop(); });
+  loop.run();
+  clients.join();
+  EXPECT_EQ(calls, 10) << "every connection after the first failure was still handed over";
+  EXPECT_EQ(logs.count_at_least(log::Level::kError), 10u);
+  for (int fd : fds) ::close(fd);
+}
+
+// Connections reset before they are accepted (getpeername fails on them)
+// are dropped; the ones after them are served.
+TEST(AddAcceptHandler, ConnectionsResetBeforeAcceptAreSkipped) {
+  IOLoop loop;
+  std::vector<Socket> sockets = bind_sockets(0, "127.0.0.1");
+  int port = sockets.front().local_address().port();
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 100; ++i) {  // queued in the backlog before anything accepts
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    linger reset{1, 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    ::close(fd);
+  }
+  int live = 0;
+  AcceptHandle handle = add_accept_handler(std::move(sockets.front()), [&](Socket, SocketAddress) {
+    if (++live == 5) loop.stop();
+  });
+  std::vector<int> fds;
+  std::thread clients(connect_clients, port, 5, &fds);
+  loop.call_later(5s, [&] { loop.stop(); });
+  loop.run();
+  clients.join();
+  EXPECT_EQ(live, 5);
   for (int fd : fds) ::close(fd);
 }
 

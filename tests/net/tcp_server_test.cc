@@ -179,6 +179,30 @@ TEST(TCPServer, AnExceptionInHandleStreamIsLoggedAndClosesTheConnection) {
   EXPECT_TRUE(logs.contains(log::Level::kError, "handler bug"));
 }
 
+// Writes without awaiting: only the write buffer bound stops it.
+class FloodingServer : public TCPServer {
+ protected:
+  Task<void> handle_stream(IOStream& stream, SocketAddress) override {
+    co_await stream.read_bytes(1);
+    std::string mebibyte(1024 * 1024, 'f');
+    for (int i = 0; i < 64; ++i) stream.write(mebibyte);
+  }
+};
+
+TEST(TCPServer, AHandlerWritingWithoutAwaitingToAPeerThatDoesNotReadHitsTheWriteBufferBound) {
+  testing::LogCapture logs;
+  run([]() -> Task<void> {
+    FloodingServer server;
+    server.listen(0, "127.0.0.1");
+    std::unique_ptr<IOStream> client = co_await TCPClient::connect("127.0.0.1", port_of(server));
+    co_await client->write("x");
+    // Never read: the server's writes pile up until its 16 MiB bound.
+    for (int i = 0; i < 200 && server.open_connections() > 0; ++i) co_await sleep(10ms);
+    EXPECT_EQ(server.open_connections(), 0u) << "the connection ended at the bound";
+  });
+  EXPECT_TRUE(logs.contains(log::Level::kError, "Reached maximum write buffer size"));
+}
+
 class SlowFirstServer : public TCPServer {
  public:
   int served = 0;
