@@ -123,6 +123,7 @@ void RequestHeadParser::reset() noexcept {
   authority_ = {};
   framing_ = BodyFraming::kNone;
   content_length_ = 0;
+  expects_continue_ = false;
   error_status_ = 0;
   error_reason_ = "";
 }
@@ -235,6 +236,11 @@ bool RequestHeadParser::parse_fields(std::string_view head, std::size_t offset, 
       if (!is_field_value_byte(c)) return reject(400, "Invalid character in header value");
     }
     value = trim_ows(value);
+    if (iequals(name, "Expect")) {
+      // RFC 9110 §10.1.1: 100-continue is the only expectation defined.
+      if (!iequals(value, "100-continue")) return reject(417, "Unsupported Expect");
+      expects_continue_ = true;
+    }
     auto value_offset = static_cast<std::size_t>(value.data() - head.data());
     headers.add_from_block(static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(name.size()),
                            static_cast<std::uint32_t>(value_offset), static_cast<std::uint32_t>(value.size()));

@@ -34,6 +34,7 @@
 //     the colon is 400), a line starting with whitespace (obs-fold) is 400,
 //     values may not hold controls other than HTAB; a name that would be
 //     Content-Length or Transfer-Encoding with '_' for '-' is 400;
+//   - an Expect other than 100-continue is 417;
 //   - HTTP/1.1 needs exactly one Host, not empty; 1.0 at most one; an absolute-form
 //     target must name the same authority as Host;
 //   - Content-Length is 1*DIGIT (no sign, space, comma list or overflow);
@@ -85,6 +86,8 @@ class RequestHeadParser {
   std::size_t head_size() const noexcept { return head_end_; }
   BodyFraming framing() const noexcept { return framing_; }
   std::uint64_t content_length() const noexcept { return content_length_; }
+  // The head carries `Expect: 100-continue` (any other expectation is 417).
+  bool expects_continue() const noexcept { return expects_continue_; }
   int error_status() const noexcept { return error_status_; }
   std::string_view error_reason() const noexcept { return error_reason_; }
   const Limits& limits() const noexcept { return limits_; }
@@ -112,6 +115,7 @@ class RequestHeadParser {
   std::string_view authority_;  // of an absolute-form target, inside `data`
   BodyFraming framing_ = BodyFraming::kNone;
   std::uint64_t content_length_ = 0;
+  bool expects_continue_ = false;
   int error_status_ = 0;
   const char* error_reason_ = "";
 };

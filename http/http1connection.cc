@@ -95,7 +95,7 @@ HTTP1Connection::~HTTP1Connection() { stream_.set_close_observer(nullptr); }
 
 void HTTP1Connection::start_request() noexcept {
   headers_written_ = write_finished_ = read_finished_ = false;
-  chunking_output_ = no_body_ = close_after_response_ = false;
+  chunking_output_ = no_body_ = close_after_response_ = rejected_ = false;
   expected_remaining_.reset();
   response_code_ = 0;
   body_received_ = 0;
@@ -109,10 +109,6 @@ Task<bool> HTTP1Connection::read_request(HTTPMessageDelegate& delegate) {
   start_request();
   ReadOutcome outcome = co_await read_head();
   if (outcome != ReadOutcome::kOk) co_return false;
-  if (std::string_view expect = headers_.get("Expect"); !expect.empty() && !iequals(expect, "100-continue")) {
-    reject(417, "Unsupported Expect");  // RFC 9110 §10.1.1: 100-continue is the only expectation defined
-    co_return false;
-  }
   if (start_line_.path == "*") co_return answer_server_options();
   // With no body there is nothing left to read: an early response keeps the connection.
   read_finished_ = parser_.framing() == BodyFraming::kNone;
@@ -355,6 +351,7 @@ HTTP1Connection::ReadOutcome HTTP1Connection::reject(int code, std::string_view 
     log::gen().info("Malformed HTTP request from {}: {}", peer(), reason);
   }
   close_after_response_ = true;
+  rejected_ = true;
   if (!headers_written_ && !stream_.closed()) {
     out_.clear();
     fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", code,
@@ -381,8 +378,7 @@ bool HTTP1Connection::request_keeps_alive() const noexcept {
 }
 
 bool HTTP1Connection::expects_continue() const noexcept {
-  return start_line_.http11() && parser_.framing() != BodyFraming::kNone &&
-         iequals(headers_.get("Expect"), "100-continue");
+  return start_line_.http11() && parser_.framing() != BodyFraming::kNone && parser_.expects_continue();
 }
 
 // ---------------------------------------------------------------- writing
@@ -518,7 +514,30 @@ Task<void> HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& de
     // The peer went away between requests.
   }
   co_await flush_within(connection_.params().final_flush_timeout);
+  if (!stream_.closed() && !stream_.reached_eof() && connection_.left_input_unread()) co_await linger();
   stream_.close();
+}
+
+// nginx's lingering close. After answering a request whose input we did not
+// read (a refused head, a body answered early), closing at once makes the
+// kernel reset the connection as soon as more input arrives, and a reset
+// can destroy the answer in the client's receive buffer before the client
+// has read it: the client sees "connection reset" instead of our 400 or
+// 413. So: send our end of file, drop what still arrives, and close when
+// the client closes too, or after kLingerTimeout.
+Task<void> HTTP1ServerConnection::linger() {
+  if (!stream_.shutdown_write()) co_return;
+  TimePoint deadline = Clock::now() + kLingerTimeout;
+  for (;;) {
+    stream_.consume_buffer(stream_.buffered());
+    try {
+      co_await stream_.wait_for_bytes(1, deadline);
+    } catch (const StreamClosedError&) {
+      break;  // the client's end of file (or an error): done
+    } catch (const TimeoutError&) {
+      break;
+    }
+  }
 }
 
 // Waits until every queued answer has been handed to the kernel, or closes
@@ -527,18 +546,34 @@ Task<void> HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& de
 Task<void> HTTP1ServerConnection::flush_within(std::optional<std::chrono::milliseconds> timeout) {
   stream_.hold_flush(false);
   if (stream_.closed() || !stream_.writing()) co_return;
-  if (timeout) stream_.set_close_deadline(Clock::now() + *timeout);
+  if (timeout) set_flush_deadline(Clock::now() + *timeout);
+  flushing_ = true;
   try {
     co_await stream_.write({});
   } catch (const StreamClosedError&) {
     // Closed meanwhile: by the deadline, the peer or close_all_connections.
   }
+  flushing_ = false;
+  flush_deadline_.reset();
   stream_.set_close_deadline(std::nullopt);
+}
+
+void HTTP1ServerConnection::set_flush_deadline(TimePoint deadline) {
+  if (flush_deadline_ && *flush_deadline_ <= deadline) return;
+  flush_deadline_ = deadline;
+  stream_.set_close_deadline(deadline);
 }
 
 void HTTP1ServerConnection::close() {
   closing_ = true;
-  if (connection_.idle()) stream_.close();
+  if (connection_.idle()) {
+    stream_.close();
+    return;
+  }
+  // Waiting for a client that reads nothing (backpressure): a drain must
+  // not wait the idle_connection_timeout that bounds that wait otherwise.
+  std::optional<std::chrono::milliseconds> final_flush = connection_.params().final_flush_timeout;
+  if (flushing_ && final_flush) set_flush_deadline(Clock::now() + *final_flush);
 }
 
 }  // namespace whirl

@@ -176,6 +176,9 @@ class HTTP1Connection : private IOStream::CloseObserver {
 
   bool headers_written() const noexcept { return headers_written_; }
   bool response_finished() const noexcept { return write_finished_; }
+  // The last request was refused, or answered before its body was read:
+  // input the peer sent may still be arriving.
+  bool left_input_unread() const noexcept { return rejected_ || !read_finished_; }
   IOStream& stream() noexcept { return stream_; }
   const HTTP1ConnectionParameters& params() const noexcept { return params_; }
   // Ends the connection after the current response.
@@ -235,6 +238,7 @@ class HTTP1Connection : private IOStream::CloseObserver {
   bool chunking_output_ = false;
   bool no_body_ = false;
   bool close_after_response_ = false;
+  bool rejected_ = false;
   int response_code_ = 0;
   std::optional<std::uint64_t> expected_remaining_;
 };
@@ -255,13 +259,16 @@ class HTTP1ServerConnection {
   // a byte bound also covers large answers). Clients that read never reach
   // it: a turn's answers leave in one send.
   static constexpr std::size_t kMaxQueuedResponseBytes = 64 * 1024;
+  // The longest a lingering close waits for the peer's end of file.
+  static constexpr std::chrono::seconds kLingerTimeout{2};
 
   HTTP1ServerConnection(IOStream& stream, HTTP1ConnectionParameters params);
 
   // The request loop; returns when the connection ends (it is closed then).
   Task<void> start_serving(HTTPServerConnectionDelegate& delegate);
   // Ends the connection once the request in progress, if any, is answered;
-  // an idle connection closes at once.
+  // an idle connection closes at once, and one waiting for its answers to
+  // leave gets final_flush_timeout for them.
   void close();
   // Between requests, waiting for the next one.
   bool idle() const noexcept { return connection_.idle(); }
@@ -269,10 +276,16 @@ class HTTP1ServerConnection {
 
  private:
   Task<void> flush_within(std::optional<std::chrono::milliseconds> timeout);
+  // Closes the stream at `deadline` if the flush has not ended; never later
+  // than a deadline already set.
+  void set_flush_deadline(TimePoint deadline);
+  Task<void> linger();
 
   IOStream& stream_;
   HTTP1Connection connection_;
   bool closing_ = false;
+  bool flushing_ = false;  // in flush_within
+  std::optional<TimePoint> flush_deadline_;
 };
 
 }  // namespace whirl

@@ -566,6 +566,11 @@ void IOStream::wake_writers() {
 
 // ---------------------------------------------------------------- state
 
+bool IOStream::shutdown_write() {
+  if (closed_ || writing() || !allows_shutdown_write()) return false;
+  return ::shutdown(socket_.native_handle(), SHUT_WR) == 0;
+}
+
 void IOStream::set_close_deadline(std::optional<TimePoint> deadline) {
   loop_.remove_timeout(close_deadline_);
   close_deadline_ = {};

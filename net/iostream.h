@@ -239,6 +239,11 @@ class IOStream {
   // ---- state ----
 
   void close(int error = 0);
+  // Sends end of file to the peer (shutdown(SHUT_WR)) while reading goes
+  // on: the first half of a lingering close. Only once nothing is queued to
+  // write; false (and nothing done) when closed, writes are pending, or the
+  // transport has an end of its own to say first (TLS).
+  bool shutdown_write();
   bool closed() const noexcept { return closed_; }
   // The peer has sent end of file (its half of the connection is closed).
   bool reached_eof() const noexcept { return eof_; }
@@ -298,6 +303,8 @@ class IOStream {
   // The peer sent end of file. IOStream keeps writing (a half-closed peer
   // still reads); a transport that cannot work without input closes here.
   virtual void on_end_of_input() {}
+  // Whether shutdown_write() may send a bare end of file.
+  virtual bool allows_shutdown_write() const { return true; }
   // Throws the error a failed read or write reports: StreamClosedError, or
   // a subclass that says more (SSLError with OpenSSL's reason).
   [[noreturn]] virtual void raise_closed(int error) const;

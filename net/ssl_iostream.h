@@ -91,6 +91,7 @@ class SSLIOStream final : public IOStream {
   void on_first_use() override;
   void on_close() override;
   void on_end_of_input() override;
+  bool allows_shutdown_write() const override { return false; }  // a close_notify would be owed first
   [[noreturn]] void raise_closed(int error) const override;
 
  private:

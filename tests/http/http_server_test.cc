@@ -1,8 +1,11 @@
 // Raw-socket conformance tests: bytes in, bytes out, against an HTTPServer
 // running an Application on its own thread.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
@@ -11,6 +14,7 @@
 #include "whirl/http/httpserver.h"
 #include "whirl/http/web.h"
 #include "whirl/runtime/gen.h"
+#include "whirl/runtime/locks.h"
 #include "whirl/testing/http_server_thread.h"
 #include "whirl/testing/log_capture.h"
 
@@ -201,6 +205,28 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return std::string(info.param.name); });
 
 // ---- keep-alive and framing ----
+
+TEST(HTTPServer, ARefusedClientThatGoesOnSendingIsDrainedNotReset) {
+  // Lingering close: after refusing a request whose input is still coming
+  // (the body of an upload), the server sends its answer and its end of
+  // file, then reads and drops what arrives. Closing at once instead would
+  // answer that input with a reset, and a reset can destroy the answer in
+  // the client's receive buffer before it is read (the client then sees
+  // "connection reset" instead of the 400).
+  TestApp app;
+  ServerThread server(app.app);
+  RawClient client(server.port());
+  client.send("POST / HTTP/1.1\r\nHost: x\r\nContent_Length: 100000\r\n\r\n");
+  std::string all = client.read_until_close();  // the answer, then the server's FIN
+  EXPECT_EQ(status_line(all), "HTTP/1.1 400 Bad Request");
+  std::string chunk(16 * 1024, 'b');
+  bool reset = false;
+  for (int i = 0; i < 5 && !reset; ++i) {  // the rest of the "upload"
+    reset = ::send(client.fd(), chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0;
+    std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_FALSE(reset) << "the server reset the connection: " << std::strerror(errno);
+}
 
 TEST(HTTPServer, OptionsAsteriskIsAnsweredByTheServerWithAllow) {
   TestApp app;
@@ -434,6 +460,108 @@ TEST(HTTPServer, BodyTimeoutClosesAStalledUpload) {
   std::string all = client.read_until_close();
   EXPECT_EQ(all, "");
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST(HTTPServer, HeaderTimeoutClosesAHeadThatDripsEvenWithALongIdleTimeout) {
+  TestApp app;
+  ServerThread server(app.app, {.idle_connection_timeout = std::chrono::hours(1), .header_timeout = 300ms});
+  RawClient client(server.port(), 3000);
+  auto start = std::chrono::steady_clock::now();
+  client.send("GET / HTTP/1.1\r\nHost: x\r\n");  // a head that has begun...
+  bool closed = false;
+  for (int i = 0; i < 30 && !closed; ++i) {  // ...and goes on a byte per 100 ms (slowloris)
+    std::this_thread::sleep_for(100ms);
+    char probe;
+    closed = ::recv(client.fd(), &probe, 1, MSG_DONTWAIT) == 0 || ::send(client.fd(), "X", 1, MSG_NOSIGNAL) != 1;
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(closed);
+  EXPECT_GE(elapsed, 250ms);
+  EXPECT_LT(elapsed, 1500ms) << "closed at the header timeout";
+}
+
+TEST(HTTPServer, CloseAllConnectionsGivesAClientThatReadsNothingOnlyTheFinalFlushTimeout) {
+  TestApp app;
+  ServerThread server(app.app, {.final_flush_timeout = 300ms});
+  RawClient client(server.port());
+  std::string requests;
+  for (int i = 0; i < 40; ++i) requests += "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";  // 20 MiB of answers
+  client.send(requests);
+  std::this_thread::sleep_for(200ms);  // the server is waiting for them to leave
+  std::atomic<bool> drained{false};
+  auto start = std::chrono::steady_clock::now();
+  server.loop().add_callback([&] {
+    server.loop().spawn([](HTTPServer& s, std::atomic<bool>& done) -> Task<void> {
+      co_await s.close_all_connections();
+      done = true;
+    }(server.server(), drained));
+  });
+  for (int i = 0; i < 500 && !drained; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(drained);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "not the hour of idle_connection_timeout";
+}
+
+// A delegate that answers once `release` is set.
+class HeldAnswer : public HTTPMessageDelegate, public HTTPServerConnectionDelegate {
+ public:
+  Event release;
+  bool in_request = false;
+  HTTP1Connection* connection = nullptr;
+
+  std::unique_ptr<HTTPMessageDelegate> start_request(HTTP1Connection& c) override {
+    connection = &c;
+    struct Forward : HTTPMessageDelegate {
+      HeldAnswer& owner;
+      explicit Forward(HeldAnswer& o) : owner(o) {}
+      Task<void> headers_received(const RequestStartLine& s, const HTTPHeaders& h) override {
+        return owner.headers_received(s, h);
+      }
+      Task<void> data_received(std::string_view chunk) override { return owner.data_received(chunk); }
+      Task<void> finish() override { return owner.finish(); }
+    };
+    return std::make_unique<Forward>(*this);
+  }
+  Task<void> headers_received(const RequestStartLine&, const HTTPHeaders&) override {
+    in_request = true;
+    co_return;
+  }
+  Task<void> data_received(std::string_view) override { co_return; }
+  Task<void> finish() override {
+    co_await release.wait();
+    HTTPHeaders headers{{"Content-Length", "2"}};
+    connection->write_headers({"HTTP/1.1", 200, "OK"}, headers, "ok");
+    connection->finish();
+    in_request = false;
+  }
+};
+
+TEST(HTTP1ServerConnection, IsIdleOnlyBetweenRequests) {
+  IOLoop loop;
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  IOStream stream(Socket::adopt(sv[0]));
+  Socket peer = Socket::adopt(sv[1]);
+  HTTP1ServerConnection connection(stream, {});
+  HeldAnswer delegate;
+  auto turns = [&](std::chrono::milliseconds for_how_long) {
+    loop.call_later(for_how_long, [&] { loop.stop(); });
+    loop.run();
+  };
+  SpawnHandle serving = loop.spawn(connection.start_serving(delegate));
+  turns(10ms);
+  EXPECT_TRUE(connection.idle()) << "waiting for the first request";
+  std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(peer.native_handle(), request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  turns(20ms);
+  ASSERT_TRUE(delegate.in_request);
+  EXPECT_FALSE(connection.idle()) << "a request is being answered";
+  delegate.release.set();
+  turns(20ms);
+  EXPECT_FALSE(delegate.in_request);
+  EXPECT_TRUE(connection.idle()) << "answered, waiting for the next";
+  connection.close();
+  turns(10ms);
+  EXPECT_TRUE(serving.done());
 }
 
 // ---- request bodies ----
