@@ -1,5 +1,7 @@
 #include "whirl/http/http1_parser.h"
 
+#include <array>
+#include <cctype>
 #include <limits>
 
 namespace whirl {
@@ -12,12 +14,20 @@ using Status = RequestHeadParser::Status;
 // ignore at least one, which clients send after a body by mistake).
 constexpr std::size_t kMaxLeadingEmptyLines = 4;
 
-constexpr bool is_target_char(unsigned char c) noexcept {
-  // Visible ASCII only: a control, space, DEL or non-ASCII byte in the target
-  // is read differently by different peers. '#' starts a fragment, which a
-  // request never carries.
-  return c > 0x20 && c < 0x7f && c != '#';
-}
+// What a request-target byte is: refused, plain, or '%' (whose escape is
+// checked). Visible ASCII only: a control, space, DEL or non-ASCII byte is
+// read differently by different peers; '#' starts a fragment, which a
+// request never carries; a backslash is a path separator to Windows back
+// ends and to browsers' URL parsers (nginx refuses it too).
+enum class TargetByte : unsigned char { kRefused, kPlain, kPercent };
+constexpr auto kTargetBytes = [] {
+  std::array<TargetByte, 256> table{};
+  for (int c = 0x21; c < 0x7f; ++c) table[c] = TargetByte::kPlain;
+  table['#'] = TargetByte::kRefused;
+  table['\\'] = TargetByte::kRefused;
+  table['%'] = TargetByte::kPercent;
+  return table;
+}();
 
 // Longer than any registered method (the longest, UPDATEREDIRECTREF, has
 // 17 letters); a longer "method" is garbage, not a long URI (400, not 414).
@@ -32,14 +42,12 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
-// A target that decodes to NUL, CR or LF, or holds a backslash, means
-// different paths to different parsers (a backslash is a separator on
-// Windows back ends and to browsers' URL parsers; a decoded CR/LF can split
-// a header a proxy or logger writes). nginx refuses the same bytes.
-bool has_dangerous_target_bytes(std::string_view target) noexcept {
-  for (std::size_t i = 0; i < target.size(); ++i) {
-    if (target[i] == '\\') return true;
-    if (target[i] != '%' || i + 2 >= target.size()) continue;
+// A target whose escapes decode to NUL, CR or LF: a decoded CR/LF can
+// split a header a proxy or a logger writes, a NUL ends a C string early.
+// nginx refuses the same.
+bool has_dangerous_escape(std::string_view target) noexcept {
+  for (std::size_t i = target.find('%'); i != std::string_view::npos && i + 2 < target.size();
+       i = target.find('%', i + 1)) {
     int high = hex_value(target[i + 1]);
     int low = hex_value(target[i + 2]);
     if (high < 0 || low < 0) continue;
@@ -51,14 +59,19 @@ bool has_dangerous_target_bytes(std::string_view target) noexcept {
 
 // A field name that reads as a framing header once '_' becomes '-', as CGI,
 // WSGI and many proxies turn it: a back end could frame the body by a
-// header we did not (nginx drops such names; we refuse the request).
+// header we did not (nginx drops such names; we refuse the request). The
+// swap keeps the length, so only names of those two lengths are looked at.
 bool is_framing_name_in_disguise(std::string_view name) noexcept {
+  constexpr std::string_view kLength = "Content-Length";
+  constexpr std::string_view kCoding = "Transfer-Encoding";
+  if (name.size() != kLength.size() && name.size() != kCoding.size()) return false;
   if (name.find('_') == std::string_view::npos) return false;
-  std::string dashed(name);
-  for (char& c : dashed) {
-    if (c == '_') c = '-';
+  std::string_view framing = name.size() == kLength.size() ? kLength : kCoding;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    char c = name[i] == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+    if (c != std::tolower(static_cast<unsigned char>(framing[i]))) return false;
   }
-  return iequals(dashed, "Content-Length") || iequals(dashed, "Transfer-Encoding");
+  return true;
 }
 
 constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
@@ -202,10 +215,13 @@ bool RequestHeadParser::parse_request_line(std::string_view line, RequestStartLi
   if (!HTTPHeaders::is_token(method) || method.size() > kMaxMethodLength) return reject(400, "Malformed HTTP method");
   if (target.empty()) return reject(400, "Malformed HTTP request line");
   if (target.size() > limits_.max_target) return reject(414, "Request-URI Too Long");
+  bool escaped = false;
   for (unsigned char c : target) {
-    if (!is_target_char(c)) return reject(400, "Invalid character in request target");
+    TargetByte kind = kTargetBytes[c];
+    if (kind == TargetByte::kRefused) return reject(400, "Invalid character in request target");
+    escaped = escaped || kind == TargetByte::kPercent;
   }
-  if (has_dangerous_target_bytes(target)) return reject(400, "Backslash or encoded NUL, CR or LF in request target");
+  if (escaped && has_dangerous_escape(target)) return reject(400, "Encoded NUL, CR or LF in request target");
   // Exactly "HTTP/" DIGIT "." DIGIT; a third space lands here too.
   bool well_formed = version.size() == 8 && version.substr(0, 5) == "HTTP/" && is_digit(version[5]) &&
                      version[6] == '.' && is_digit(version[7]);
@@ -236,7 +252,7 @@ bool RequestHeadParser::parse_fields(std::string_view head, std::size_t offset, 
       if (!is_field_value_byte(c)) return reject(400, "Invalid character in header value");
     }
     value = trim_ows(value);
-    if (iequals(name, "Expect")) {
+    if (name.size() == 6 && iequals(name, "Expect")) {
       // RFC 9110 §10.1.1: 100-continue is the only expectation defined.
       if (!iequals(value, "100-continue")) return reject(417, "Unsupported Expect");
       expects_continue_ = true;
@@ -253,10 +269,12 @@ bool RequestHeadParser::check_host(const RequestStartLine& start, const HTTPHead
   std::size_t hosts = headers.count("Host");
   if (start.http11() && hosts != 1) return reject(400, hosts == 0 ? "Missing Host header" : "Multiple Host headers");
   if (hosts > 1) return reject(400, "Multiple Host headers");
-  if (hosts == 1 && !is_valid_host(headers.get("Host"))) return reject(400, "Invalid Host header");
+  if (hosts == 0) return true;
+  std::string_view host = headers.get("Host");
+  if (!is_valid_host(host)) return reject(400, "Invalid Host header");
   // RFC 9112 §3.2 allows an empty Host only for a target without an
   // authority, which no origin server is; nginx refuses it too.
-  if (start.http11() && headers.get("Host").empty()) return reject(400, "Empty Host header");
+  if (host.empty() && start.http11()) return reject(400, "Empty Host header");
   return true;
 }
 

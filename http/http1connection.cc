@@ -109,7 +109,7 @@ Task<bool> HTTP1Connection::read_request(HTTPMessageDelegate& delegate) {
   start_request();
   ReadOutcome outcome = co_await read_head();
   if (outcome != ReadOutcome::kOk) co_return false;
-  if (start_line_.path == "*") co_return answer_server_options();
+  if (start_line_.path.size() == 1 && start_line_.path[0] == '*') co_return answer_server_options();  // OPTIONS *
   // With no body there is nothing left to read: an early response keeps the connection.
   read_finished_ = parser_.framing() == BodyFraming::kNone;
   prepare_decompression();
@@ -378,7 +378,7 @@ bool HTTP1Connection::request_keeps_alive() const noexcept {
 }
 
 bool HTTP1Connection::expects_continue() const noexcept {
-  return start_line_.http11() && parser_.framing() != BodyFraming::kNone && parser_.expects_continue();
+  return parser_.expects_continue() && start_line_.http11() && parser_.framing() != BodyFraming::kNone;
 }
 
 // ---------------------------------------------------------------- writing

@@ -25,6 +25,7 @@ struct FreeBlock {
 struct ThreadPool {
   FreeBlock* heads[kClasses] = {};
   std::size_t cached = 0;
+  std::size_t holds = 0;  // entries in holds(): the hot path reads only this
   bool alive = true;
 
   ~ThreadPool() {
@@ -53,13 +54,19 @@ struct Hold {
   std::size_t size = 0;
 };
 
-// Rare (a kernel that did not release a request), so a plain vector.
-thread_local std::vector<Hold> tls_holds;
+// Rare (a kernel that did not release a request), so a plain vector,
+// reached through a function so that the hot path, which only reads
+// tls_pool.holds, pays no thread_local initialisation of its own.
+std::vector<Hold>& holds() {
+  thread_local std::vector<Hold> list;
+  return list;
+}
 
-// True when `block` was kept aside for a hold instead of being freed.
-bool keep_for_hold(void* block, std::size_t size) noexcept {
+// True when `block` was kept aside for a hold instead of being freed. Out
+// of line: the hot path must not pay for its loop's registers.
+[[gnu::noinline]] bool keep_for_hold(void* block, std::size_t size) noexcept {
   auto* begin = static_cast<const char*>(block);
-  for (Hold& hold : tls_holds) {
+  for (Hold& hold : holds()) {
     auto* inside = static_cast<const char*>(hold.inside);
     if (hold.block == nullptr && inside >= begin && inside < begin + size) {
       hold.block = block;
@@ -87,33 +94,39 @@ void* FramePool::allocate(std::size_t size) {
 }
 
 void FramePool::deallocate(void* block, std::size_t size) noexcept {
-  if (!tls_holds.empty() && keep_for_hold(block, size)) [[unlikely]] {
+  ThreadPool& pool = tls_pool;  // one thread_local initialisation check for all uses below
+  if (pool.holds != 0 && keep_for_hold(block, size)) [[unlikely]] {
     return;
   }
-  if (size == 0 || size > kMaxPooledSize || !tls_pool.alive) {
+  if (size == 0 || size > kMaxPooledSize || !pool.alive) {
     ::operator delete(block);
     return;
   }
   std::size_t cls = class_of(size);
   auto* free_block = static_cast<FreeBlock*>(block);
-  free_block->next = tls_pool.heads[cls];
-  tls_pool.heads[cls] = free_block;
-  ++tls_pool.cached;
+  free_block->next = pool.heads[cls];
+  pool.heads[cls] = free_block;
+  ++pool.cached;
   ASAN_POISON_MEMORY_REGION(block, (cls + 1) * kGranule);
 }
 
 std::size_t FramePool::cached_blocks() noexcept { return tls_pool.cached; }
 
-void FramePool::hold(const void* inside, std::uint64_t key) { tls_holds.push_back(Hold{inside, key}); }
+void FramePool::hold(const void* inside, std::uint64_t key) {
+  holds().push_back(Hold{inside, key});
+  tls_pool.holds = holds().size();
+}
 
 void FramePool::release(std::uint64_t key) noexcept {
-  for (std::size_t i = 0; i < tls_holds.size();) {
-    Hold hold = tls_holds[i];
+  std::vector<Hold>& list = holds();
+  for (std::size_t i = 0; i < list.size();) {
+    Hold hold = list[i];
     if (hold.key != key) {
       ++i;
       continue;
     }
-    tls_holds.erase(tls_holds.begin() + static_cast<std::ptrdiff_t>(i));
+    list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));
+    tls_pool.holds = list.size();
     if (hold.block != nullptr) {
       ASAN_UNPOISON_MEMORY_REGION(hold.block, hold.size);
       deallocate(hold.block, hold.size);
@@ -123,7 +136,8 @@ void FramePool::release(std::uint64_t key) noexcept {
 
 std::size_t FramePool::quarantined_blocks() noexcept {
   std::size_t n = 0;
-  for (const Hold& hold : tls_holds) n += hold.block != nullptr ? 1 : 0;
+  if (tls_pool.holds == 0) return 0;
+  for (const Hold& hold : holds()) n += hold.block != nullptr ? 1 : 0;
   return n;
 }
 

@@ -293,10 +293,9 @@ void IOLoop::run_ready() {
   }
 }
 
-void ReadyTicket::cancel() noexcept {
-  if (loop_ == nullptr) return;
+// The resume is still queued: leave an empty entry that run_ready skips.
+void ReadyTicket::take_back() noexcept {
   IOLoop* loop = std::exchange(loop_, nullptr);
-  if (entry_ < loop->ready_taken_) return;  // it ran already
   std::uint64_t index = entry_ - loop->ready_taken_;
   if (index < loop->ready_.size()) loop->ready_[static_cast<std::size_t>(index)] = nullptr;
 }

@@ -100,10 +100,11 @@ class ReadyTicket {
   ReadyTicket(ReadyTicket&& other) noexcept : loop_(std::exchange(other.loop_, nullptr)), entry_(other.entry_) {}
   ~ReadyTicket() { cancel(); }
   // Takes the queued resume back, if it has not run yet.
-  void cancel() noexcept;
+  inline void cancel() noexcept;
 
  private:
   friend class IOLoop;
+  void take_back() noexcept;
   IOLoop* loop_ = nullptr;
   std::uint64_t entry_ = 0;  // the ready list's entry number
 };
@@ -483,6 +484,17 @@ class IOLoop {
 
   SignalReader* signals_ = nullptr;
 };
+
+// Inline: every awaiter that was ever scheduled runs this when it goes,
+// and almost always its resume has run (one compare).
+void ReadyTicket::cancel() noexcept {
+  if (loop_ == nullptr) return;
+  if (entry_ < loop_->ready_taken_) {
+    loop_ = nullptr;
+    return;
+  }
+  take_back();
+}
 
 template <typename T>
 Task<void> IOLoop::capture_result(Task<T> task, detail::SyncResult<T>* out, IOLoop* loop) {
