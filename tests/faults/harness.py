@@ -129,17 +129,22 @@ def _all_pids():
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
-def children(pid):
-    """Live processes whose parent is `pid`."""
+def _live_where(field, value):
+    """Live processes whose /proc stat `field` (1: parent, 4: session) is `value`."""
     found = []
     for other in _all_pids():
         try:
             fields = _stat_fields(other)
         except (OSError, ValueError):
             continue
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+        if int(fields[field]) == value and fields[0] not in ("Z", "X"):
             found.append(other)
     return sorted(found)
+
+
+def children(pid):
+    """Live processes whose parent is `pid`."""
+    return _live_where(1, pid)
 
 
 def descendants(pid):
@@ -155,15 +160,7 @@ def descendants(pid):
 
 def session_members(sid):
     """Live processes in session `sid`, orphans included."""
-    found = []
-    for other in _all_pids():
-        try:
-            fields = _stat_fields(other)
-        except (OSError, ValueError):
-            continue
-        if int(fields[4]) == sid and fields[0] not in ("Z", "X"):
-            found.append(other)
-    return found
+    return _live_where(4, sid)
 
 
 def rss(pid):

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -127,6 +128,28 @@ std::size_t count(const std::string& text, const std::string& needle) {
   std::size_t n = 0;
   for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
   return n;
+}
+
+// Starts close_all_connections() on the server's loop (stop() first when
+// `stop_accepting`); the returned flag turns true when it has completed. Set
+// on the loop thread, read on the test's: atomic so the hand-over is ordered.
+std::shared_ptr<std::atomic<bool>> start_draining(ServerThread& server, bool stop_accepting = false) {
+  auto drained = std::make_shared<std::atomic<bool>>(false);
+  server.loop().add_callback([&server, drained, stop_accepting] {
+    if (stop_accepting) server.server().stop();
+    server.loop().spawn([](HTTPServer& s, std::shared_ptr<std::atomic<bool>> done) -> Task<void> {
+      co_await s.close_all_connections();
+      *done = true;
+    }(server.server(), drained));
+  });
+  return drained;
+}
+
+// Polls `flag` for up to `timeout`.
+bool turns_true(const std::atomic<bool>& flag, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!flag && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(10ms);
+  return flag;
 }
 
 // ---- rejected requests ----
@@ -488,16 +511,9 @@ TEST(HTTPServer, CloseAllConnectionsGivesAClientThatReadsNothingOnlyTheFinalFlus
   for (int i = 0; i < 40; ++i) requests += "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";  // 20 MiB of answers
   client.send(requests);
   std::this_thread::sleep_for(200ms);  // the server is waiting for them to leave
-  std::atomic<bool> drained{false};
   auto start = std::chrono::steady_clock::now();
-  server.loop().add_callback([&] {
-    server.loop().spawn([](HTTPServer& s, std::atomic<bool>& done) -> Task<void> {
-      co_await s.close_all_connections();
-      done = true;
-    }(server.server(), drained));
-  });
-  for (int i = 0; i < 500 && !drained; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(drained);
+  auto drained = start_draining(server);
+  EXPECT_TRUE(turns_true(*drained, 5s));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "not the hour of idle_connection_timeout";
 }
 
@@ -671,20 +687,11 @@ TEST(HTTPServer, CloseAllConnectionsClosesIdleOnesAndFinishesRequestsInFlight) {
   RawClient busy(server.port());
   busy.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
   std::this_thread::sleep_for(50ms);  // the slow request is in flight
-  // Set on the loop thread, read here: atomic so the hand-over is ordered.
-  std::atomic<bool> drained{false};
-  server.loop().add_callback([&] {
-    server.server().stop();
-    server.loop().spawn([](HTTPServer& s, std::atomic<bool>& done) -> Task<void> {
-      co_await s.close_all_connections();
-      done = true;
-    }(server.server(), drained));
-  });
+  auto drained = start_draining(server, /*stop_accepting=*/true);
   EXPECT_TRUE(idle.closed_by_server());
   std::string answer = busy.read_until_close();
   EXPECT_EQ(body_of(answer), "done");
-  for (int i = 0; i < 100 && !drained; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(drained);
+  EXPECT_TRUE(turns_true(*drained, 1s));
 }
 
 // A callback that starts a response and returns without finishing it
@@ -704,15 +711,8 @@ TEST(HTTPServer, AResponseThatWillNeverFinishEndsWhenTheClientResets) {
     linger reset{1, 0};
     setsockopt(client.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   }  // the reset closes the server's stream; the response wait must end with it
-  std::atomic<bool> drained{false};
-  server.loop().add_callback([&] {
-    server.loop().spawn([](HTTPServer& s, std::atomic<bool>& done) -> Task<void> {
-      co_await s.close_all_connections();
-      done = true;
-    }(server.server(), drained));
-  });
-  for (int i = 0; i < 200 && !drained; ++i) std::this_thread::sleep_for(10ms);
-  EXPECT_TRUE(drained) << "close_all_connections waited on a connection whose stream had closed";
+  auto drained = start_draining(server);
+  EXPECT_TRUE(turns_true(*drained, 2s)) << "close_all_connections waited on a connection whose stream had closed";
 }
 
 }  // namespace

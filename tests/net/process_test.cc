@@ -43,17 +43,22 @@ pid_t start_helper(const std::string& mode, int port, int n) {
   return pid;
 }
 
-// Connects, reads "<id> <pid>", sends `command`. Returns {-1, -1} if refused.
-std::pair<int, int> ask(int port, const std::string& command) {
+// A TCP socket connected to 127.0.0.1:port, or -1.
+int connect_loopback(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd);
-    return {-1, -1};
-  }
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
+  ::close(fd);
+  return -1;
+}
+
+// Connects, reads "<id> <pid>", sends `command`. Returns {-1, -1} if refused.
+std::pair<int, int> ask(int port, const std::string& command) {
+  int fd = connect_loopback(port);
+  if (fd < 0) return {-1, -1};
   timeval timeout{2, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   std::string line;
@@ -212,15 +217,10 @@ TEST(ForkProcesses, ASecondSignalKillsChildrenThatAreStillDraining) {
 
 // Resets the connection at once (SO_LINGER 0), before the server accepts it.
 void connect_and_reset(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-    linger reset{1, 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
-  }
+  int fd = connect_loopback(port);
+  if (fd < 0) return;
+  linger reset{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   ::close(fd);
 }
 
