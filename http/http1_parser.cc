@@ -14,18 +14,16 @@ using Status = RequestHeadParser::Status;
 // ignore at least one, which clients send after a body by mistake).
 constexpr std::size_t kMaxLeadingEmptyLines = 4;
 
-// What a request-target byte is: refused, plain, or '%' (whose escape is
-// checked). Visible ASCII only: a control, space, DEL or non-ASCII byte is
-// read differently by different peers; '#' starts a fragment, which a
-// request never carries; a backslash is a path separator to Windows back
-// ends and to browsers' URL parsers (nginx refuses it too).
-enum class TargetByte : unsigned char { kRefused, kPlain, kPercent };
+// What a request-target byte is: refused, plain, or one the path checks
+// look at ('%', '\\', '?'). Visible ASCII only: a control, space, DEL or
+// non-ASCII byte is read differently by different peers; '#' starts a
+// fragment, which a request never carries.
+enum class TargetByte : unsigned char { kRefused, kPlain, kNoted };
 constexpr auto kTargetBytes = [] {
   std::array<TargetByte, 256> table{};
   for (int c = 0x21; c < 0x7f; ++c) table[c] = TargetByte::kPlain;
   table['#'] = TargetByte::kRefused;
-  table['\\'] = TargetByte::kRefused;
-  table['%'] = TargetByte::kPercent;
+  table['%'] = table['\\'] = table['?'] = TargetByte::kNoted;
   return table;
 }();
 
@@ -42,14 +40,18 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
-// A target whose escapes decode to NUL, CR or LF: a decoded CR/LF can
-// split a header a proxy or a logger writes, a NUL ends a C string early.
-// nginx refuses the same.
-bool has_dangerous_escape(std::string_view target) noexcept {
-  for (std::size_t i = target.find('%'); i != std::string_view::npos && i + 2 < target.size();
-       i = target.find('%', i + 1)) {
-    int high = hex_value(target[i + 1]);
-    int low = hex_value(target[i + 2]);
+// A path (the target before '?') that holds a backslash, or an escape that
+// decodes to NUL, CR or LF, means different paths to different readers: a
+// backslash is a separator to Windows back ends and to URL parsers of the
+// WHATWG kind, a decoded CR/LF can split a header a proxy or a logger
+// writes, a NUL ends a C string early. The query is left alone: browsers
+// send a form's newlines there as %0D%0A and a backslash raw.
+bool has_dangerous_path(std::string_view target) noexcept {
+  std::string_view path = target.substr(0, target.find('?'));
+  if (path.find('\\') != std::string_view::npos) return true;
+  for (std::size_t i = path.find('%'); i != std::string_view::npos && i + 2 < path.size(); i = path.find('%', i + 1)) {
+    int high = hex_value(path[i + 1]);
+    int low = hex_value(path[i + 2]);
     if (high < 0 || low < 0) continue;
     int byte = high * 16 + low;
     if (byte == 0 || byte == '\r' || byte == '\n') return true;
@@ -215,13 +217,13 @@ bool RequestHeadParser::parse_request_line(std::string_view line, RequestStartLi
   if (!HTTPHeaders::is_token(method) || method.size() > kMaxMethodLength) return reject(400, "Malformed HTTP method");
   if (target.empty()) return reject(400, "Malformed HTTP request line");
   if (target.size() > limits_.max_target) return reject(414, "Request-URI Too Long");
-  bool escaped = false;
+  bool noted = false;
   for (unsigned char c : target) {
     TargetByte kind = kTargetBytes[c];
     if (kind == TargetByte::kRefused) return reject(400, "Invalid character in request target");
-    escaped = escaped || kind == TargetByte::kPercent;
+    noted = noted || kind == TargetByte::kNoted;
   }
-  if (escaped && has_dangerous_escape(target)) return reject(400, "Encoded NUL, CR or LF in request target");
+  if (noted && has_dangerous_path(target)) return reject(400, "Backslash or encoded NUL, CR or LF in the path");
   // Exactly "HTTP/" DIGIT "." DIGIT; a third space lands here too.
   bool well_formed = version.size() == 8 && version.substr(0, 5) == "HTTP/" && is_digit(version[5]) &&
                      version[6] == '.' && is_digit(version[7]);

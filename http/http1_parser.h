@@ -26,9 +26,9 @@
 //   - line endings are CRLF only: a bare CR or LF anywhere is 400;
 //   - the request line is exactly `method SP target SP HTTP/x.y`; a method
 //     that is not a token, a target with a control, space, '#' or non-ASCII
-//     byte, a backslash or a percent-encoded NUL, CR or LF, a method
-//     longer than 32 bytes (400), or a target longer than max_target (414)
-//     is refused; HTTP/1.0
+//     byte, a path (before '?') with a backslash or a percent-encoded NUL,
+//     CR or LF, a method longer than 32 bytes (400), or a target longer than
+//     max_target (414) is refused; HTTP/1.0
 //     and 1.1 are served, any other well-formed version gets 505;
 //   - a field name is a token followed directly by ':' (whitespace before
 //     the colon is 400), a line starting with whitespace (obs-fold) is 400,

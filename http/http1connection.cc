@@ -150,7 +150,10 @@ Task<bool> HTTP1Connection::read_request(HTTPMessageDelegate& delegate) {
 // answered here and never reaches the delegate, whose routes are paths. The
 // parser lets "*" through for OPTIONS only.
 bool HTTP1Connection::answer_server_options() {
-  read_finished_ = parser_.framing() == BodyFraming::kNone;  // a body is not read: the connection ends
+  // A body is not read, so a connection with one ends (and says so).
+  read_finished_ = parser_.framing() == BodyFraming::kNone ||
+                   (parser_.framing() == BodyFraming::kLength && parser_.content_length() == 0);
+  if (!read_finished_) close_after_response_ = true;
   HTTPHeaders headers{{"Allow", "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"}, {"Content-Length", "0"}};
   write_headers({"HTTP/1.1", 200, "OK"}, headers);
   finish();
@@ -570,10 +573,12 @@ void HTTP1ServerConnection::close() {
     stream_.close();
     return;
   }
-  // Waiting for a client that reads nothing (backpressure): a drain must
-  // not wait the idle_connection_timeout that bounds that wait otherwise.
+  // Answers waiting to leave for a client that reads nothing (in the
+  // request loop's backpressure wait, or a handler's flush()): a drain must
+  // not wait the idle_connection_timeout (or forever) for them. A request
+  // still being computed, with nothing queued, runs on.
   std::optional<std::chrono::milliseconds> final_flush = connection_.params().final_flush_timeout;
-  if (flushing_ && final_flush) set_flush_deadline(Clock::now() + *final_flush);
+  if ((flushing_ || stream_.writing()) && final_flush) set_flush_deadline(Clock::now() + *final_flush);
 }
 
 }  // namespace whirl

@@ -234,7 +234,7 @@ class HTTP1Connection : private IOStream::CloseObserver {
   // Per response.
   bool headers_written_ = false;
   bool write_finished_ = false;
-  bool read_finished_ = false;
+  bool read_finished_ = true;  // nothing is unread before the first request
   bool chunking_output_ = false;
   bool no_body_ = false;
   bool close_after_response_ = false;

@@ -160,7 +160,9 @@ void IOStream::ReadAwaiter::abandon(State why) noexcept {
     }
   } catch (...) {
     // Out of memory while restoring: the stream cannot stay consistent.
+    // close() fails this read and queues its resume: nothing more here.
     stream->close(ENOMEM);
+    return;
   }
   result_.clear();
   filled_ = 0;
@@ -415,7 +417,10 @@ IOStream::WriteAwaiter IOStream::write(std::string_view data) {
   if (closed_) raise_closed(error_);
   notice_first_use();
   if (closed_) raise_closed(error_);  // the transport failed starting
-  if (options_.max_write_buffer_size != 0 && write_buffer_size() + data.size() > options_.max_write_buffer_size) {
+  std::size_t pending = write_buffer_size();
+  // A single write larger than the bound into an empty queue is taken: the
+  // bound is on what piles up behind a peer that does not read.
+  if (options_.max_write_buffer_size != 0 && pending != 0 && pending + data.size() > options_.max_write_buffer_size) {
     throw StreamBufferFullError();
   }
   queued_.append(data);

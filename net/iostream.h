@@ -20,8 +20,8 @@
 // StreamClosedError either way.
 //
 // Writes. write() copies the bytes into the stream's queue at once (it may
-// throw StreamClosedError, or StreamBufferFullError past
-// max_write_buffer_size). Everything queued during one loop turn leaves in
+// throw StreamClosedError, or StreamBufferFullError when bytes are already
+// waiting and this write would take them past max_write_buffer_size). Everything queued during one loop turn leaves in
 // one send, right before the turn's submit; the returned awaitable completes
 // when those bytes have been handed to the kernel.
 //

@@ -151,7 +151,8 @@ class AcceptStream final : public MultishotOperation {
             io_uring_prep_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
           }
         }) {}
-  ~AcceptStream() override = default;
+  // Accepted connections not yet handed over are closed here, not leaked.
+  ~AcceptStream() override { shut_down(); }
 
  protected:
   void discard(const CqeResult& completion) override {

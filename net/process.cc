@@ -127,11 +127,27 @@ class Supervisor {
         continue;
       }
       log::gen().warning("child {} (pid {}) {}, restarting", id, pid, describe(status));
-      if (++restarts_ > options_.max_restarts) throw std::runtime_error("Too many child restarts, giving up");
-      pid_t child = start_child(id, self_, original_mask_);
+      if (++restarts_ > options_.max_restarts) give_up("Too many child restarts, giving up");
+      pid_t child = 0;
+      try {
+        child = start_child(id, self_, original_mask_);
+      } catch (const std::exception& e) {
+        give_up(e.what());
+      }
       if (child == 0) return id;
       children_[child] = id;
     }
+  }
+
+  // The supervisor cannot go on: its children are stopped (not left behind
+  // with nobody to restart or signal them), the program's signal mask is
+  // back, and the caller gets the reason.
+  [[noreturn]] void give_up(const std::string& why) {
+    for (const auto& [pid, id] : children_) ::kill(pid, SIGTERM);
+    for (const auto& [pid, id] : children_) ::waitpid(pid, nullptr, 0);
+    children_.clear();
+    pthread_sigmask(SIG_SETMASK, &original_mask_, nullptr);
+    throw std::runtime_error(why);
   }
 
   void on_stop_signal(int signo) {
@@ -202,6 +218,9 @@ int fork_processes(int num_processes, const ForkOptions& options) {
   sigset_t signals = supervisor_signals();
   sigset_t original_mask;
   pthread_sigmask(SIG_BLOCK, &signals, &original_mask);
+  // Children must be reported to be reaped and restarted: an inherited
+  // SIGCHLD = SIG_IGN would have the kernel reap them silently.
+  std::signal(SIGCHLD, SIG_DFL);
   Supervisor supervisor(options, original_mask);
   if (std::optional<int> id = supervisor.start(num_processes)) return *id;
   if (std::optional<int> id = supervisor.supervise()) return *id;

@@ -1,6 +1,9 @@
 #include "whirl/net/resolver.h"
 
 #include <netdb.h>
+#include <pthread.h>
+
+#include <csignal>
 
 #include <chrono>
 #include <condition_variable>
@@ -9,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 #include <unordered_set>
 
@@ -72,7 +76,14 @@ std::vector<SocketAddress> getaddrinfo_all(const std::string& host, int port, in
 class LookupPool {
  public:
   static LookupPool& get() {
-    static LookupPool* pool = new LookupPool;  // NOLINT: deliberately leaked, see above
+    static LookupPool* pool = [] {
+      auto* created = new LookupPool;  // NOLINT: deliberately leaked, see above
+      // A forked child has none of the parent's threads: it starts afresh
+      // (fork_processes after a lookup would otherwise leave it counting
+      // threads that are not there, and its lookups would wait forever).
+      pthread_atfork(nullptr, nullptr, [] { get().forget_threads(); });
+      return created;
+    }();
     return *pool;
   }
 
@@ -82,15 +93,36 @@ class LookupPool {
     if (idle_ > 0) {
       wake_.notify_one();
     } else if (threads_ < kMaxResolverThreads) {
-      ++threads_;
-      std::thread([this] { work(); }).detach();
+      try {
+        std::thread([this] { work(); }).detach();
+        ++threads_;
+      } catch (const std::system_error& e) {
+        // No thread now: the job waits for a running one, or for the next
+        // lookup to try again. With none running it would wait forever.
+        if (threads_ == 0) throw;
+      }
     }
   }
 
  private:
   static constexpr auto kIdleExit = std::chrono::seconds(5);
 
+  // In a child after fork (one thread): the copies of the parent's mutex
+  // and condition variable may be in any state, so they are rebuilt.
+  void forget_threads() {
+    new (&mutex_) std::mutex;
+    new (&wake_) std::condition_variable;
+    jobs_.clear();
+    threads_ = 0;
+    idle_ = 0;
+  }
+
   void work() {
+    // Signals are the loop threads' business (signalfd) and the supervisor's
+    // (sigtimedwait): one delivered here would take the default action.
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
     std::unique_lock lock(mutex_);
     for (;;) {
       while (jobs_.empty()) {

@@ -55,9 +55,10 @@ class TCPServer {
     std::size_t max_buffer_size = 100 * 1024 * 1024;
     std::size_t read_chunk_size = 64 * 1024;
     // Unlike Tornado's unbounded default: a handle_stream that writes without
-    // awaiting to a peer that does not read gets StreamBufferFullError here
-    // instead of growing the process. co_await write() for flow control.
-    // 0: unbounded.
+    // awaiting to a peer that does not read gets StreamBufferFullError once
+    // this much waits to leave, instead of growing the process. One write
+    // larger than the bound into an empty queue is taken whole.
+    // co_await write() for flow control. 0: unbounded.
     std::size_t max_write_buffer_size = 16 * 1024 * 1024;
     std::optional<SSLOptions> ssl_options;  // TLS on every connection
     // A connection whose TLS handshake has not completed this long after

@@ -22,10 +22,22 @@ struct FreeBlock {
   FreeBlock* next;
 };
 
+// A hold: an address inside a frame that must not be reused, and, once that
+// frame was freed, the block itself.
+struct Hold {
+  const void* inside;
+  std::uint64_t key;
+  void* block = nullptr;
+  std::size_t size = 0;
+};
+
 struct ThreadPool {
   FreeBlock* heads[kClasses] = {};
   std::size_t cached = 0;
-  std::size_t holds = 0;  // entries in holds(): the hot path reads only this
+  // Rare (a kernel that did not release a request), so a plain vector; the
+  // hot path reads only the count.
+  std::vector<Hold> hold_list;
+  std::size_t holds = 0;
   bool alive = true;
 
   ~ThreadPool() {
@@ -38,35 +50,20 @@ struct ThreadPool {
       }
     }
     // A frame destroyed after this thread's pool (by another thread_local's
-    // destructor) goes straight back to the heap.
+    // destructor) goes straight back to the heap. Held blocks are left as
+    // they are (the kernel may still write into them; the thread is ending).
+    holds = 0;
     alive = false;
   }
 };
 
 thread_local ThreadPool tls_pool;
 
-// A hold: an address inside a frame that must not be reused, and, once that
-// frame was freed, the block itself.
-struct Hold {
-  const void* inside;
-  std::uint64_t key;
-  void* block = nullptr;
-  std::size_t size = 0;
-};
-
-// Rare (a kernel that did not release a request), so a plain vector,
-// reached through a function so that the hot path, which only reads
-// tls_pool.holds, pays no thread_local initialisation of its own.
-std::vector<Hold>& holds() {
-  thread_local std::vector<Hold> list;
-  return list;
-}
-
 // True when `block` was kept aside for a hold instead of being freed. Out
 // of line: the hot path must not pay for its loop's registers.
 [[gnu::noinline]] bool keep_for_hold(void* block, std::size_t size) noexcept {
   auto* begin = static_cast<const char*>(block);
-  for (Hold& hold : holds()) {
+  for (Hold& hold : tls_pool.hold_list) {
     auto* inside = static_cast<const char*>(hold.inside);
     if (hold.block == nullptr && inside >= begin && inside < begin + size) {
       hold.block = block;
@@ -113,12 +110,14 @@ void FramePool::deallocate(void* block, std::size_t size) noexcept {
 std::size_t FramePool::cached_blocks() noexcept { return tls_pool.cached; }
 
 void FramePool::hold(const void* inside, std::uint64_t key) {
-  holds().push_back(Hold{inside, key});
-  tls_pool.holds = holds().size();
+  if (!tls_pool.alive) return;
+  tls_pool.hold_list.push_back(Hold{inside, key});
+  tls_pool.holds = tls_pool.hold_list.size();
 }
 
 void FramePool::release(std::uint64_t key) noexcept {
-  std::vector<Hold>& list = holds();
+  if (!tls_pool.alive) return;
+  std::vector<Hold>& list = tls_pool.hold_list;
   for (std::size_t i = 0; i < list.size();) {
     Hold hold = list[i];
     if (hold.key != key) {
@@ -137,7 +136,7 @@ void FramePool::release(std::uint64_t key) noexcept {
 std::size_t FramePool::quarantined_blocks() noexcept {
   std::size_t n = 0;
   if (tls_pool.holds == 0) return 0;
-  for (const Hold& hold : holds()) n += hold.block != nullptr ? 1 : 0;
+  for (const Hold& hold : tls_pool.hold_list) n += hold.block != nullptr ? 1 : 0;
   return n;
 }
 

@@ -101,6 +101,8 @@ class ReadyTicket {
   ~ReadyTicket() { cancel(); }
   // Takes the queued resume back, if it has not run yet.
   inline void cancel() noexcept;
+  // A resume is queued and has not run.
+  inline bool queued() const noexcept;
 
  private:
   friend class IOLoop;
@@ -495,6 +497,8 @@ void ReadyTicket::cancel() noexcept {
   }
   take_back();
 }
+
+bool ReadyTicket::queued() const noexcept { return loop_ != nullptr && entry_ >= loop_->ready_taken_; }
 
 template <typename T>
 Task<void> IOLoop::capture_result(Task<T> task, detail::SyncResult<T>* out, IOLoop* loop) {

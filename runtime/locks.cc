@@ -6,7 +6,7 @@ namespace whirl {
 
 void Semaphore::release() {
   // Handing the unit to a waiter keeps value_ at 0: the waiter owns it now.
-  if (!waiters_.wake_one()) ++value_;
+  release_unit();
 }
 
 void BoundedSemaphore::release() {

@@ -79,6 +79,12 @@ class Semaphore {
    public:
     AcquireAwaiter(Semaphore& semaphore, std::optional<TimePoint> deadline) noexcept
         : Waiter(deadline), semaphore_(semaphore) {}
+    AcquireAwaiter(const AcquireAwaiter&) = delete;
+    AcquireAwaiter& operator=(const AcquireAwaiter&) = delete;
+    // Handed a unit but destroyed before it could use it: the unit goes on.
+    ~AcquireAwaiter() {
+      if (woken_but_never_resumed()) semaphore_.release_unit();
+    }
     bool await_ready() noexcept {
       if (semaphore_.value_ == 0 || !semaphore_.waiters_.empty()) return false;
       --semaphore_.value_;
@@ -105,6 +111,9 @@ class Semaphore {
   virtual void release();
 
  protected:
+  void release_unit() noexcept {
+    if (!waiters_.wake_one()) ++value_;
+  }
   std::size_t value_;
   WaitList waiters_;
 };

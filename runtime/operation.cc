@@ -20,6 +20,11 @@ void OperationBase::on_cancel(CancelHook* hook) noexcept {
 
 MultishotOperation::~MultishotOperation() {
   CancelHook::unlink();
+  if (waiting_ != nullptr) waiting_->op_ = nullptr;  // that waiter is never resumed now
+  shut_down();
+}
+
+void MultishotOperation::shut_down() noexcept {
   if (loop_ != nullptr && loop_->in_flight(user_data_)) {
     loop_->cancel_and_wait(user_data_, &MultishotOperation::on_cqe_while_destroying, this, this);
   }
@@ -48,11 +53,18 @@ void MultishotOperation::complete(int result, unsigned flags) {
   queue_.push_back(CqeResult{result, flags, more});
   if (waiter_) {
     CancelHook::unlink();
+    waiting_ = nullptr;
     std::exchange(waiter_, nullptr).resume();
   }
 }
 
-bool MultishotOperation::wait(std::coroutine_handle<> awaiter, CancellationToken* token) {
+void MultishotOperation::forget_waiter() noexcept {
+  CancelHook::unlink();
+  waiter_ = nullptr;
+  waiting_ = nullptr;
+}
+
+bool MultishotOperation::wait(NextAwaiter* waiting, std::coroutine_handle<> awaiter, CancellationToken* token) {
   if (waiter_) throw std::logic_error("MultishotOperation::next awaited by two tasks at once");
   waiter_cancelled_ = false;
   if (token != nullptr && token->cancelled()) {
@@ -60,6 +72,7 @@ bool MultishotOperation::wait(std::coroutine_handle<> awaiter, CancellationToken
     return false;
   }
   waiter_ = awaiter;
+  waiting_ = waiting;
   waiter_token_ = token;
   if (token != nullptr) token->add(*this);
   return true;
@@ -75,7 +88,10 @@ void MultishotOperation::on_cancel(CancelHook* hook) noexcept {
   // owner, who stops it explicitly or by destroying it.
   auto* self = static_cast<MultishotOperation*>(hook);
   self->waiter_cancelled_ = true;
-  if (self->waiter_) IOLoop::current().schedule(std::exchange(self->waiter_, nullptr), self->resume_);
+  if (self->waiter_) {
+    NextAwaiter* waiting = std::exchange(self->waiting_, nullptr);
+    IOLoop::current().schedule(std::exchange(self->waiter_, nullptr), waiting->resume_);
+  }
 }
 
 }  // namespace whirl

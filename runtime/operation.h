@@ -162,18 +162,26 @@ class MultishotOperation : public Completion, private CancelHook {
   bool armed() const noexcept { return armed_; }
   std::size_t queued() const noexcept { return queue_.size(); }
 
+  // Lives in the waiting frame. Destroyed while it waits (its frame torn
+  // down), it unregisters itself, and its queued resume, if any, goes with it.
   class NextAwaiter {
    public:
     explicit NextAwaiter(MultishotOperation* op) noexcept : op_(op) {}
+    NextAwaiter(NextAwaiter&&) noexcept = default;  // only before it is awaited
+    ~NextAwaiter() {
+      if (op_ != nullptr && op_->waiting_ == this) op_->forget_waiter();
+    }
     bool await_ready() const noexcept { return !op_->queue_.empty(); }
     template <typename Promise>
     bool await_suspend(std::coroutine_handle<Promise> awaiter) {
-      return op_->wait(awaiter, detail::token_of(awaiter));
+      return op_->wait(this, awaiter, detail::token_of(awaiter));
     }
     CqeResult await_resume() { return op_->take(); }
 
    private:
+    friend class MultishotOperation;
     MultishotOperation* op_;
+    ReadyTicket resume_;
   };
   // The next completion. Only one task may wait at a time.
   NextAwaiter next() noexcept { return NextAwaiter(this); }
@@ -181,12 +189,18 @@ class MultishotOperation : public Completion, private CancelHook {
  protected:
   // A completion that was reaped but never consumed (at destruction).
   virtual void discard(const CqeResult& /*completion*/) {}
+  // Cancels the request, waits for its final CQE and passes what was never
+  // consumed to discard(). A subclass that overrides discard() calls this
+  // from its own destructor: by the time ~MultishotOperation runs, the
+  // override is gone (a virtual call in a base destructor reaches the base).
+  void shut_down() noexcept;
 
  private:
   friend class NextAwaiter;
 
   void complete(int result, unsigned flags) override;
-  bool wait(std::coroutine_handle<> awaiter, CancellationToken* token);
+  bool wait(NextAwaiter* waiting, std::coroutine_handle<> awaiter, CancellationToken* token);
+  void forget_waiter() noexcept;
   CqeResult take();
   static void on_cancel(CancelHook* hook) noexcept;
   static void on_cqe_while_destroying(void* self, int result, unsigned flags);
@@ -203,9 +217,9 @@ class MultishotOperation : public Completion, private CancelHook {
   bool armed_ = false;
   RingQueue<CqeResult> queue_;
   std::coroutine_handle<> waiter_;
+  NextAwaiter* waiting_ = nullptr;  // the awaiter of waiter_, until it is resumed or scheduled
   CancellationToken* waiter_token_ = nullptr;
   bool waiter_cancelled_ = false;
-  ReadyTicket resume_;
 };
 
 }  // namespace whirl

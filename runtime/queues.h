@@ -41,6 +41,13 @@ class Queue {
   class GetAwaiter : public Waiter {
    public:
     GetAwaiter(Queue& queue, std::optional<TimePoint> deadline) noexcept : Waiter(deadline), queue_(queue) {}
+    GetAwaiter(const GetAwaiter&) = delete;
+    GetAwaiter& operator=(const GetAwaiter&) = delete;
+    // Handed an item but destroyed before it could take it: the item stays
+    // in the queue, first in line, rather than vanishing with the frame.
+    ~GetAwaiter() {
+      if (woken_but_never_resumed() && item_) queue_.give_back(std::move(*item_));
+    }
     bool await_ready() {
       if (queue_.items_.empty()) return false;
       item_.emplace(queue_.get_nowait());
@@ -130,6 +137,17 @@ class Queue {
   Event::WaitAwaiter join(Duration timeout) { return finished_.wait(timeout); }
 
  private:
+  // An item handed to a getter that never took it: to the next getter, or
+  // back to the front of the queue. It still counts as unfinished.
+  void give_back(T item) {
+    if (!getters_.empty()) {
+      static_cast<GetAwaiter*>(getters_.front())->item_.emplace(std::move(item));
+      getters_.wake_one();
+    } else {
+      items_.push_front(std::move(item));
+    }
+  }
+
   std::size_t maxsize_;
   RingQueue<T> items_;
   WaitList getters_;

@@ -40,6 +40,13 @@ class RingQueue {
     return *slot;
   }
   void push_back(T value) { emplace_back(std::move(value)); }
+  // Puts `value` before the oldest element (it becomes the next pop_front).
+  void push_front(T value) {
+    if (size_ == capacity_) grow();
+    head_ = (head_ + capacity_ - 1) & (capacity_ - 1);
+    ::new (static_cast<void*>(slots_ + head_)) T(std::move(value));
+    ++size_;
+  }
 
   T& front() noexcept { return slots_[head_]; }
   // The i-th oldest element, i < size().

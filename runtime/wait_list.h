@@ -13,6 +13,10 @@
 // coroutine on the loop (never resumed inline, so `set()` or `put()` never
 // runs another task on the caller's stack).
 //
+// A waiter that was woken but whose task is destroyed before it resumes (an
+// aborted task) never runs: its resume is taken back (ReadyTicket), and what
+// it was handed goes back to the primitive (woken_but_never_resumed).
+//
 // Everything is single-threaded: no atomics, no locks.
 #pragma once
 
@@ -42,6 +46,11 @@ class Waiter : private CancelHook {
   Outcome outcome() const noexcept { return outcome_; }
 
  protected:
+  // The primitive woke this waiter (and may have handed it something: a
+  // semaphore unit, a queue item) but its task was destroyed before it
+  // resumed. A subclass that was handed something gives it back from its
+  // own destructor when this is true, or it would be lost with the frame.
+  bool woken_but_never_resumed() const noexcept { return outcome_ == Outcome::kWoken && resume_.queued(); }
   // Joins `list` and suspends; returns false (do not suspend, outcome
   // kCancelled) if the task is already cancelled.
   bool wait_on(WaitList& list, std::coroutine_handle<> awaiter, CancellationToken* token);

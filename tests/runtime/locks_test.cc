@@ -171,5 +171,26 @@ TEST(Condition, ACancelledWaiterLeavesTheWaitList) {
   EXPECT_TRUE(handle.done());
 }
 
+TEST(Lock, AUnitHandedToATaskAbortedBeforeItRanPassesToTheNextWaiter) {
+  IOLoop loop;
+  Lock lock;
+  std::vector<std::string> got;
+  auto holder = [](Lock& lock, std::vector<std::string>& got, std::string name) -> Task<void> {
+    co_await lock.acquire();
+    got.push_back(name);
+  };
+  ASSERT_TRUE(lock.acquire().await_ready());  // held by the test
+  SpawnHandle first = loop.spawn(holder(lock, got, "first"));
+  SpawnHandle second = loop.spawn(holder(lock, got, "second"));
+  loop.call_later(5ms, [&] {
+    lock.release();  // hands the lock to "first"...
+    first.abort();   // ...whose task is destroyed before it ever resumes
+  });
+  loop.call_later(30ms, [&] { loop.stop(); });
+  loop.run();
+  EXPECT_EQ(got, std::vector<std::string>{"second"}) << "the unit went on to the next waiter, not into the void";
+  EXPECT_TRUE(second.done());
+}
+
 }  // namespace
 }  // namespace whirl

@@ -145,5 +145,21 @@ TEST(Queue, AnItemHandedToAGetterIsDeliveredEvenIfItIsCancelledBeforeRunning) {
   EXPECT_EQ(got, std::vector<int>{77});
 }
 
+TEST(Queue, AnItemHandedToAGetterAbortedBeforeItRanStaysInTheQueue) {
+  IOLoop loop;
+  Queue<int> queue;
+  auto getter = [](Queue<int>& queue) -> Task<void> { co_await queue.get(); };
+  SpawnHandle waiting = loop.spawn(getter(queue));
+  int left = -1;
+  loop.call_later(5ms, [&] {
+    queue.put_nowait(7);  // handed straight to the waiting getter...
+    waiting.abort();      // ...which is destroyed before it takes it
+    left = queue.get_nowait();
+  });
+  loop.call_later(20ms, [&] { loop.stop(); });
+  loop.run();
+  EXPECT_EQ(left, 7);
+}
+
 }  // namespace
 }  // namespace whirl
