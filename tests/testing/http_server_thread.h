@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <condition_variable>
 #include <cstring>
 #include <functional>
@@ -111,6 +112,7 @@ class RawClient {
   void send(std::string_view data) const {
     while (!data.empty()) {
       ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) throw std::runtime_error("send failed");
       data.remove_prefix(static_cast<std::size_t>(n));
     }
@@ -121,7 +123,7 @@ class RawClient {
     pending_.clear();
     char buffer[65536];
     for (;;) {
-      ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      ssize_t n = receive(buffer, sizeof buffer);
       if (n <= 0) {
         closed_ = n == 0;
         return out;
@@ -181,9 +183,18 @@ class RawClient {
     timeval tv{ms / 1000, (ms % 1000) * 1000};
     ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
+  // recv, retried when interrupted. A socket with SO_RCVTIMEO is not
+  // restarted after a signal, and a thread that ran an io_uring (a test's
+  // own IOLoop) gets task-work notifications that interrupt it the same way.
+  ssize_t receive(char* buffer, std::size_t size) const {
+    for (;;) {
+      ssize_t n = ::recv(fd_, buffer, size, 0);
+      if (n >= 0 || errno != EINTR) return n;
+    }
+  }
   bool fill() {
     char buffer[65536];
-    ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+    ssize_t n = receive(buffer, sizeof buffer);
     if (n <= 0) {
       closed_ = n == 0;
       return false;
