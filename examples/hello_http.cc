@@ -17,8 +17,8 @@
 #include <fmt/core.h>
 
 #include <csignal>
-#include <functional>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -126,7 +126,8 @@ Task<void> drain(whirl::HTTPServer* server, whirl::IOLoop* loop) {
 std::chrono::milliseconds seconds_flag(const examples::ServerFlags& flags, std::string_view name, const char* text) {
   char* end = nullptr;
   double seconds = std::strtod(text, &end);
-  if (end == text || *end != '\0' || !(seconds > 0)) flags.usage(fmt::format("{} needs a positive number of seconds", name));
+  if (end == text || *end != '\0' || !(seconds > 0))
+    flags.usage(fmt::format("{} needs a positive number of seconds", name));
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 

@@ -386,7 +386,8 @@ void IOStream::on_receive(int result, unsigned flags) {
     return;
   }
   if (error != 0) {
-    if (!is_quiet_error(error)) log::gen().warning("Read error on {}: {}", socket_.native_handle(), std::strerror(error));
+    if (!is_quiet_error(error))
+      log::gen().warning("Read error on {}: {}", socket_.native_handle(), std::strerror(error));
     close(error);  // completes or fails the pending read
     return;
   }

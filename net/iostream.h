@@ -21,9 +21,10 @@
 //
 // Writes. write() copies the bytes into the stream's queue at once (it may
 // throw StreamClosedError, or StreamBufferFullError when bytes are already
-// waiting and this write would take them past max_write_buffer_size). Everything queued during one loop turn leaves in
-// one send, right before the turn's submit; the returned awaitable completes
-// when those bytes have been handed to the kernel.
+// waiting and this write would take them past max_write_buffer_size).
+// Everything queued during one loop turn leaves in one send, right before
+// the turn's submit; the returned awaitable completes when those bytes have
+// been handed to the kernel.
 //
 // End of input. When the peer shuts down its sending side, reads that the
 // buffered bytes cannot satisfy fail with StreamClosedError(0) (and

@@ -3,10 +3,9 @@
 #include <netdb.h>
 #include <pthread.h>
 
-#include <csignal>
-
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <deque>
 #include <functional>
 #include <memory>

@@ -211,14 +211,13 @@ INSTANTIATE_TEST_SUITE_P(
                   "431 Request Header Fields Too Large"},
         Rejection{"HugeTarget", "GET /" + std::string(10000, 'a') + " HTTP/1.1\r\n" + kHost + "\r\n",
                   "414 URI Too Long"},
-        Rejection{"OverlongMethod", std::string(10000, 'G') + " / HTTP/1.1\r\n" + kHost + "\r\n",
-                  "400 Bad Request"},
+        Rejection{"OverlongMethod", std::string(10000, 'G') + " / HTTP/1.1\r\n" + kHost + "\r\n", "400 Bad Request"},
         Rejection{"OverlongMethodStillArriving", std::string(100, 'G'), "400 Bad Request"},
         Rejection{"EmptyHost", "GET / HTTP/1.1\r\nHost:\r\n\r\n", "400 Bad Request"},
         Rejection{"ExpectOtherThanContinue", "GET / HTTP/1.1\r\n" + kHost + "Expect: 200-ok\r\n\r\n",
                   "417 Expectation Failed"},
-        Rejection{"ContentLengthWithUnderscore",
-                  "POST / HTTP/1.1\r\n" + kHost + "Content_Length: 5\r\n\r\nhello", "400 Bad Request"},
+        Rejection{"ContentLengthWithUnderscore", "POST / HTTP/1.1\r\n" + kHost + "Content_Length: 5\r\n\r\nhello",
+                  "400 Bad Request"},
         Rejection{"TransferEncodingWithUnderscore",
                   "POST / HTTP/1.1\r\n" + kHost + "transfer_encoding: chunked\r\n\r\n0\r\n\r\n", "400 Bad Request"},
         Rejection{"EncodedNulInTarget", "GET /a%00b HTTP/1.1\r\n" + kHost + "\r\n", "400 Bad Request"},
@@ -597,7 +596,8 @@ TEST(HTTP1ServerConnection, IsIdleOnlyBetweenRequests) {
   turns(10ms);
   EXPECT_TRUE(connection.idle()) << "waiting for the first request";
   std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
-  ASSERT_EQ(::send(peer.native_handle(), request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  ASSERT_EQ(::send(peer.native_handle(), request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
   turns(20ms);
   ASSERT_TRUE(delegate.in_request);
   EXPECT_FALSE(connection.idle()) << "a request is being answered";

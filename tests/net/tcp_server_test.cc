@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "whirl/net/resolver.h"
