@@ -6,7 +6,9 @@
 //   - head_size() lies within the input and ends in CRLF CRLF;
 //   - kLength only with a Content-Length header, kChunked only with
 //     Transfer-Encoding and never both;
-//   - an error status is one of 400, 414, 431, 501, 505.
+//   - no completed head carries a name that is a framing header with '_'
+//     for '-', or a path (before '?') with a backslash;
+//   - an error status is one of 400, 414, 417, 431, 501, 505.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -21,8 +23,8 @@ void check(bool invariant) {
 
 using whirl::RequestHeadParser;
 
-RequestHeadParser::Status parse_whole(std::string_view in, RequestHeadParser& parser, whirl::HTTPHeaders& headers) {
-  whirl::RequestStartLine start;
+RequestHeadParser::Status parse_whole(std::string_view in, RequestHeadParser& parser, whirl::RequestStartLine& start,
+                                      whirl::HTTPHeaders& headers) {
   return parser.parse(in, start, headers);
 }
 
@@ -46,8 +48,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   RequestHeadParser::Limits limits{.max_header_size = 4096, .max_headers = 32, .max_target = 1024};
   RequestHeadParser whole(limits);
   RequestHeadParser trickled(limits);
+  whirl::RequestStartLine start;
   whirl::HTTPHeaders headers;
-  auto a = parse_whole(in, whole, headers);
+  auto a = parse_whole(in, whole, start, headers);
   auto b = parse_trickled(in, trickled);
   check(a == b || b == RequestHeadParser::Status::kError);  // a prefix may fail earlier (414)
   if (a == RequestHeadParser::Status::kComplete && b == a) {
@@ -59,10 +62,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(!(has_length && has_te));
     if (whole.framing() == whirl::BodyFraming::kLength) check(has_length);
     if (whole.framing() == whirl::BodyFraming::kChunked) check(has_te);
+    std::string_view path = start.path;
+    check(path.substr(0, path.find('?')).find('\\') == std::string_view::npos);
+    for (auto [name, value] : headers) {
+      check(!whirl::iequals(name, "Content_Length") && !whirl::iequals(name, "Transfer_Encoding"));
+    }
   }
   if (a == RequestHeadParser::Status::kError) {
     int s = whole.error_status();
-    check(s == 400 || s == 414 || s == 431 || s == 501 || s == 505);
+    check(s == 400 || s == 414 || s == 417 || s == 431 || s == 501 || s == 505);
   }
   return 0;
 }
