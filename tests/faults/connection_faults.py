@@ -174,59 +174,46 @@ def slowloris(env):
     harness.served_within(server.port, env.bound(2.0))
     baseline_fds = server.fds()
     live = harness.Liveness(server.port, env.bound(1.0))
-    selector = selectors.DefaultSelector()
     opened = {}
-    try:
-        for _ in range(1500):
-            sock = harness.connect(server.port, timeout=env.bound(3.0))
-            # A head that has started and will never end.
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
-            sock.setblocking(False)
-            opened[sock] = time.monotonic()
-            selector.register(sock, selectors.EVENT_READ)
-            live.check()
-        peak_fds = server.fds()
-        last_open = max(opened.values())
-        # The timeout runs from the first byte of the head; 2 s of slack
-        # covers the server's timer granularity and a loaded machine.
-        deadline = last_open + env.bound(header_timeout + 2.0)
-        open_socks = set(opened)
-        closed_after = []
-        next_drip = time.monotonic() + 2.0
-        while open_socks and time.monotonic() < deadline:
-            for key, _ in selector.select(0.05):
-                sock = key.fileobj
-                try:
-                    data = sock.recv(4096)
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    data = b""
-                # A 408 before the close is fine; the close is what counts.
-                if data and harness.status_of(data) not in (None, 408, 400):
-                    raise AssertionError("a slowloris client got %r" % data[:60])
-                if not data or b"\r\n\r\n" in data:
-                    closed_after.append(time.monotonic() - opened[sock])
-                    open_socks.discard(sock)
-                    selector.unregister(sock)
-                    harness.close_quietly(sock)
-            if time.monotonic() >= next_drip:
-                # One more header byte each every 2 s: a server that resets
-                # its timer on every byte never times these out.
-                for sock in list(open_socks):
-                    try:
-                        sock.send(b"a")
-                    except (BlockingIOError, OSError):
-                        pass
-                next_drip += 2.0
-            live.check()
-        if open_socks:
-            raise AssertionError("%d of 1500 slowloris connections still open %.1f s after the last began "
-                                 "(header timeout %g s); server fds %d, baseline %d; %s"
-                                 % (len(open_socks), deadline - last_open, header_timeout,
-                                    server.fds(), baseline_fds, live.figure()))
-    finally:
-        selector.close()
+    for _ in range(1500):
+        sock = harness.connect(server.port, timeout=env.bound(3.0))
+        # A head that has started and will never end.
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        sock.setblocking(False)
+        opened[sock] = time.monotonic()
+        live.check()
+    peak_fds = server.fds()
+    last_open = max(opened.values())
+    # The timeout runs from the first byte of the head; 2 s of slack
+    # covers the server's timer granularity and a loaded machine.
+    deadline = last_open + env.bound(header_timeout + 2.0)
+
+    def ends(data):
+        # A 408 before the close is fine; the close is what counts.
+        if data and harness.status_of(data) not in (None, 408, 400):
+            raise AssertionError("a slowloris client got %r" % data[:60])
+        return not data or b"\r\n\r\n" in data
+
+    next_drip = [time.monotonic() + 2.0]
+
+    def drip():
+        # One more header byte each every 2 s: a server that resets its
+        # timer on every byte never times these out.
+        if time.monotonic() < next_drip[0]:
+            return
+        for sock in opened:
+            try:
+                sock.send(b"a")
+            except (BlockingIOError, OSError):
+                pass
+        next_drip[0] += 2.0
+
+    open_socks, closed_after = harness.await_server_closes(opened, deadline, live, ends, drip)
+    if open_socks:
+        raise AssertionError("%d of 1500 slowloris connections still open %.1f s after the last began "
+                             "(header timeout %g s); server fds %d, baseline %d; %s"
+                             % (len(open_socks), deadline - last_open, header_timeout,
+                                server.fds(), baseline_fds, live.figure()))
     harness.forget_closed_sockets()
     if not harness.wait_until(lambda: server.fds() <= baseline_fds + 10, env.bound(2.0)):
         raise AssertionError("server fds at %d 2 s after the crowd was cut off (baseline %d)"

@@ -447,6 +447,45 @@ def close_quietly(sock):
         pass
 
 
+def await_server_closes(opened, deadline, live, ends=lambda data: not data, tick=None):
+    """Waits until the server has closed each socket of a crowd, or `deadline`.
+
+    `opened` maps each (non-blocking) socket to when it was opened. What a
+    socket reads goes to `ends(data)`, which says whether that socket is
+    done (by default only end of file or an error is); it may raise to fail
+    the scenario. `tick()`, if given, runs every round, as does
+    `live.check()`. Returns the sockets still open and how long each closed
+    one lasted, in seconds.
+    """
+    selector = selectors.DefaultSelector()
+    open_socks = set(opened)
+    lasted = []
+    try:
+        for sock in open_socks:
+            selector.register(sock, selectors.EVENT_READ)
+        while open_socks and time.monotonic() < deadline:
+            for key, _ in selector.select(0.05):
+                sock = key.fileobj
+                try:
+                    data = sock.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not ends(data):
+                    continue
+                lasted.append(time.monotonic() - opened[sock])
+                open_socks.discard(sock)
+                selector.unregister(sock)
+                close_quietly(sock)
+            if tick is not None:
+                tick()
+            live.check()
+    finally:
+        selector.close()
+    return open_socks, lasted
+
+
 def close_all_sockets():
     while _sockets:
         close_quietly(_sockets.pop())
