@@ -70,9 +70,7 @@ class Supervisor {
   // Starts the children; returns a task id in a child, nullopt in the parent.
   std::optional<int> start(int num_processes) {
     for (int id = 0; id < num_processes; ++id) {
-      pid_t pid = start_child(id, self_, original_mask_);
-      if (pid == 0) return id;
-      children_[pid] = id;
+      if (fork_child(id)) return id;
     }
     return std::nullopt;
   }
@@ -128,15 +126,22 @@ class Supervisor {
       }
       log::gen().warning("child {} (pid {}) {}, restarting", id, pid, describe(status));
       if (++restarts_ > options_.max_restarts) give_up("Too many child restarts, giving up");
-      pid_t child = 0;
-      try {
-        child = start_child(id, self_, original_mask_);
-      } catch (const std::exception& e) {
-        give_up(e.what());
-      }
-      if (child == 0) return id;
-      children_[child] = id;
+      if (fork_child(id)) return id;
     }
+  }
+
+  // Forks child `id`: true in the child; in the parent records it. A failed
+  // fork ends the supervisor (give_up), whether at start or on a restart.
+  bool fork_child(int id) {
+    pid_t pid = 0;
+    try {
+      pid = start_child(id, self_, original_mask_);
+    } catch (const std::exception& e) {
+      give_up(e.what());
+    }
+    if (pid == 0) return true;
+    children_[pid] = id;
+    return false;
   }
 
   // The supervisor cannot go on: its children are stopped (not left behind
