@@ -550,13 +550,11 @@ Task<void> HTTP1ServerConnection::flush_within(std::optional<std::chrono::millis
   stream_.hold_flush(false);
   if (stream_.closed() || !stream_.writing()) co_return;
   if (timeout) set_flush_deadline(Clock::now() + *timeout);
-  flushing_ = true;
   try {
     co_await stream_.write({});
   } catch (const StreamClosedError&) {
     // Closed meanwhile: by the deadline, the peer or close_all_connections.
   }
-  flushing_ = false;
   flush_deadline_.reset();
   stream_.set_close_deadline(std::nullopt);
 }
@@ -578,7 +576,7 @@ void HTTP1ServerConnection::close() {
   // not wait the idle_connection_timeout (or forever) for them. A request
   // still being computed, with nothing queued, runs on.
   std::optional<std::chrono::milliseconds> final_flush = connection_.params().final_flush_timeout;
-  if ((flushing_ || stream_.writing()) && final_flush) set_flush_deadline(Clock::now() + *final_flush);
+  if (stream_.writing() && final_flush) set_flush_deadline(Clock::now() + *final_flush);
 }
 
 }  // namespace whirl

@@ -284,7 +284,6 @@ class HTTP1ServerConnection {
   IOStream& stream_;
   HTTP1Connection connection_;
   bool closing_ = false;
-  bool flushing_ = false;  // in flush_within
   std::optional<TimePoint> flush_deadline_;
 };
 
