@@ -218,10 +218,7 @@ void IOLoop::shutdown() noexcept {
   }
   dispatch_pending();  // only releases slots now: every target is detached
   TimePoint deadline = time() + release_timeout_;
-  while (busy_slots_ > 0 && time() < deadline) {
-    __kernel_timespec ts{0, 100'000'000};
-    io_uring_cqe* cqe = nullptr;
-    io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  while (busy_slots_ > 0 && wait_for_release(deadline)) {
     harvest();
     dispatch_pending();
   }
@@ -431,7 +428,7 @@ void IOLoop::cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void*, int,
       cqe.user_data = kUntracked;
     }
     if (!in_flight(user_data)) return;
-    if (!wait_for_release(user_data, deadline)) break;
+    if (!wait_for_release(deadline)) break;
     harvest();
   }
   log::gen().error("io_uring request {:#x} not released {} ms after its cancel; its frame is kept until it completes",
@@ -439,9 +436,10 @@ void IOLoop::cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void*, int,
   quarantine(user_data, owner);
 }
 
-// One bounded wait for completions; false once `deadline` has passed (or
-// the ring fails).
-bool IOLoop::wait_for_release(std::uint64_t /*user_data*/, TimePoint deadline) {
+// One wait of at most 100 ms for completions, for code that reaps outside
+// the turn (cancel_and_wait, shutdown); false once `deadline` has passed
+// (or the ring fails).
+bool IOLoop::wait_for_release(TimePoint deadline) {
   auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - time());
   if (left.count() <= 0) return false;
   left = std::min<std::chrono::nanoseconds>(left, std::chrono::milliseconds(100));

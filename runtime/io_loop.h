@@ -421,7 +421,7 @@ class IOLoop {
   std::uint32_t new_slot();
   void quarantine(std::uint64_t user_data, const void* owner);
   void release_quarantine(std::uint32_t index) noexcept;
-  bool wait_for_release(std::uint64_t user_data, TimePoint deadline);
+  bool wait_for_release(TimePoint deadline);
 
   // user_data: slot generation in the high half, slot index in the low half.
   static constexpr std::uint64_t kUntracked = 0;  // CQEs nobody waits for
