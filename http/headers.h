@@ -118,6 +118,13 @@ inline bool is_tchar(unsigned char c) noexcept { return detail::kTcharTable[c]; 
 // RFC 9110 5.5 field-vchar / obs-text, SP and HTAB: a byte allowed in a
 // field value (everything but the other controls and DEL).
 constexpr bool is_field_value_byte(unsigned char c) noexcept { return c == '\t' || (c >= 0x20 && c != 0x7f); }
+// The value of a hex digit (either case), or -1: chunk sizes, percent escapes.
+constexpr int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
 // Whether the comma-separated `list` holds `token`, case-insensitively, each
 // element trimmed of OWS ("keep-alive, Close" holds "close").
 bool list_contains(std::string_view list, std::string_view token) noexcept;

@@ -33,13 +33,6 @@ constexpr std::size_t kMaxMethodLength = 32;
 
 constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
 
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // A path (the target before '?') that holds a backslash, or an escape that
 // decodes to NUL, CR or LF, means different paths to different readers: a
 // backslash is a separator to Windows back ends and to URL parsers of the

@@ -12,13 +12,6 @@ constexpr char kHexDigits[] = "0123456789ABCDEF";
 constexpr std::string_view kWhitespace = " \t\r\n\f\v";
 constexpr std::size_t kMaxBoundarySize = 70;  // RFC 2046 5.1.1
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 bool is_unreserved(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
          c == '_' || c == '~';
