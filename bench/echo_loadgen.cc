@@ -24,9 +24,9 @@
 #include <vector>
 
 #include "whirl/net/ssl_options.h"
-#include "whirl/net/tcp_client.h"
+#include "whirl/net/tcpclient.h"
 #include "whirl/runtime/gen.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 using namespace std::chrono_literals;
 using whirl::Task;

@@ -9,7 +9,7 @@
 #include <sstream>
 #include <string_view>
 
-#include "whirl/http/headers.h"
+#include "whirl/http/http_headers.h"
 
 namespace bench {
 namespace {

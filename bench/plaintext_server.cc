@@ -30,7 +30,7 @@
 #include "whirl/http/httpserver.h"
 #include "whirl/http/web.h"
 #include "whirl/runtime/frame_pool.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 using whirl::HTTP1Connection;
 using whirl::HTTPHeaders;

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "whirl/runtime/gen.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/operation.h"
 
 namespace {

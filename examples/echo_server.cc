@@ -22,9 +22,9 @@
 #include "examples/server_flags.h"
 #include "whirl/net/netutil.h"
 #include "whirl/net/process.h"
-#include "whirl/net/tcp_server.h"
+#include "whirl/net/tcpserver.h"
 #include "whirl/runtime/gen.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/log.h"
 
 using namespace std::chrono_literals;

@@ -11,7 +11,7 @@
 
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/gen.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/queues.h"
 
 using namespace std::chrono_literals;

@@ -28,7 +28,7 @@
 #include "whirl/http/web.h"
 #include "whirl/net/netutil.h"
 #include "whirl/runtime/gen.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/log.h"
 
 using namespace std::chrono_literals;

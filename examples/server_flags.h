@@ -21,7 +21,7 @@
 #include <string_view>
 
 #include "whirl/net/ssl_options.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/log.h"
 #include "whirl/runtime/task.h"
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "whirl/http/headers.h"
+#include "whirl/http/http_headers.h"
 
 namespace whirl {
 

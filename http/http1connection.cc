@@ -87,7 +87,7 @@ std::string_view http_reason(int code) noexcept {
 HTTP1Connection::HTTP1Connection(IOStream& stream, HTTP1ConnectionParameters params)
     : stream_(stream),
       params_(params),
-      parser_(RequestHeadParser::Limits{.max_header_size = params.max_header_size, .max_headers = params.max_headers}) {
+      parser_(RequestParser::Limits{.max_header_size = params.max_header_size, .max_headers = params.max_headers}) {
   stream_.set_close_observer(this);
 }
 
@@ -168,8 +168,8 @@ Task<HTTP1Connection::ReadOutcome> HTTP1Connection::read_head() {
   bool head_bounded = false;
   for (;;) {
     auto status = parser_.parse(stream_.peek_buffer(), start_line_, headers_);
-    if (status == RequestHeadParser::Status::kComplete) break;
-    if (status == RequestHeadParser::Status::kError) {
+    if (status == RequestParser::Status::kComplete) break;
+    if (status == RequestParser::Status::kError) {
       idle_ = false;
       co_return reject(parser_.error_status(), parser_.error_reason());
     }

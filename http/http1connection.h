@@ -30,7 +30,7 @@
 // the request body was read ends the connection, since the unread body can
 // no longer be told apart from a next request.
 //
-// Bad requests. A head the strict parser (http1_parser.h) refuses, a bad
+// Bad requests. A head the strict parser (request_parser.h) refuses, a bad
 // chunked body, or a body over max_body_size get a short error response
 // (400, 413, 414, 431, 501 or 505) with `Connection: close`, one INFO line
 // on the `general` logger, and the connection closes: nothing after a
@@ -53,8 +53,8 @@
 #include <vector>
 
 #include "whirl/http/chunked_decoder.h"
-#include "whirl/http/headers.h"
-#include "whirl/http/http1_parser.h"
+#include "whirl/http/http_headers.h"
+#include "whirl/http/request_parser.h"
 #include "whirl/net/iostream.h"
 #include "whirl/runtime/locks.h"
 #include "whirl/runtime/task.h"
@@ -216,7 +216,7 @@ class HTTP1Connection : private IOStream::CloseObserver {
 
   IOStream& stream_;
   HTTP1ConnectionParameters params_;
-  RequestHeadParser parser_;
+  RequestParser parser_;
   ChunkedDecoder chunked_;
   RequestStartLine start_line_;
   HTTPHeaders headers_;

@@ -31,8 +31,8 @@
 #include <vector>
 
 #include "whirl/http/http1connection.h"
-#include "whirl/http/request.h"
-#include "whirl/net/tcp_server.h"
+#include "whirl/http/http_server_request.h"
+#include "whirl/net/tcpserver.h"
 #include "whirl/runtime/locks.h"
 
 namespace whirl {

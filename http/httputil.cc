@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "whirl/http/headers.h"
+#include "whirl/http/http_headers.h"
 
 namespace whirl {
 namespace {

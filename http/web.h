@@ -57,10 +57,10 @@
 #include <vector>
 
 #include "whirl/http/gzip.h"
-#include "whirl/http/headers.h"
+#include "whirl/http/http_headers.h"
 #include "whirl/http/http1connection.h"
 #include "whirl/http/httputil.h"
-#include "whirl/http/request.h"
+#include "whirl/http/http_server_request.h"
 #include "whirl/runtime/task.h"
 
 namespace whirl {

@@ -18,7 +18,7 @@
 #include <memory>
 #include <string_view>
 
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 namespace whirl {
 

@@ -61,7 +61,7 @@
 
 #include "whirl/net/socket.h"
 #include "whirl/runtime/cancellation.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/unique_function.h"
 
 namespace whirl {

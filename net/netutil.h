@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "whirl/net/socket.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 namespace whirl {
 

@@ -16,7 +16,7 @@
 #include <string>
 #include <system_error>
 
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/log.h"
 
 namespace whirl {

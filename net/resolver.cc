@@ -16,7 +16,7 @@
 #include <unordered_set>
 
 #include "whirl/net/netutil.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/locks.h"
 
 namespace whirl {

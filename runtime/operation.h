@@ -36,7 +36,7 @@
 
 #include "whirl/runtime/cancellation.h"
 #include "whirl/runtime/errors.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/ring_queue.h"
 #include "whirl/runtime/task.h"
 

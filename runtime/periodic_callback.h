@@ -13,7 +13,7 @@
 // callback is logged and the schedule continues.
 #pragma once
 
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/timer_heap.h"
 #include "whirl/runtime/unique_function.h"
 

@@ -1,7 +1,7 @@
 #include "whirl/runtime/wait_list.h"
 
 #include "whirl/runtime/errors.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 namespace whirl {
 

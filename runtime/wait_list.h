@@ -25,7 +25,7 @@
 #include <optional>
 
 #include "whirl/runtime/cancellation.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/timer_heap.h"
 
 namespace whirl {

@@ -1,4 +1,4 @@
-// tests/fuzz/request_parser_fuzz.cc: libFuzzer target for RequestHeadParser.
+// tests/fuzz/request_parser_fuzz.cc: libFuzzer target for RequestParser.
 //
 // Each input is parsed whole and again fed in growing prefixes (the way
 // bytes trickle in from a socket); both must reach the same verdict, and a
@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "whirl/http/http1_parser.h"
+#include "whirl/http/request_parser.h"
 
 namespace {
 
@@ -21,20 +21,20 @@ void check(bool invariant) {
   if (!invariant) __builtin_trap();
 }
 
-using whirl::RequestHeadParser;
+using whirl::RequestParser;
 
-RequestHeadParser::Status parse_whole(std::string_view in, RequestHeadParser& parser, whirl::RequestStartLine& start,
+RequestParser::Status parse_whole(std::string_view in, RequestParser& parser, whirl::RequestStartLine& start,
                                       whirl::HTTPHeaders& headers) {
   return parser.parse(in, start, headers);
 }
 
-RequestHeadParser::Status parse_trickled(std::string_view in, RequestHeadParser& parser) {
+RequestParser::Status parse_trickled(std::string_view in, RequestParser& parser) {
   whirl::RequestStartLine start;
   whirl::HTTPHeaders headers;
-  auto status = RequestHeadParser::Status::kIncomplete;
+  auto status = RequestParser::Status::kIncomplete;
   // Prefixes growing by 1, 2, 3 ... bytes, then the whole input.
   std::size_t size = 0;
-  for (std::size_t step = 1; size < in.size() && status == RequestHeadParser::Status::kIncomplete; ++step) {
+  for (std::size_t step = 1; size < in.size() && status == RequestParser::Status::kIncomplete; ++step) {
     size = std::min(in.size(), size + step);
     status = parser.parse(in.substr(0, size), start, headers);
   }
@@ -45,15 +45,15 @@ RequestHeadParser::Status parse_trickled(std::string_view in, RequestHeadParser&
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);
-  RequestHeadParser::Limits limits{.max_header_size = 4096, .max_headers = 32, .max_target = 1024};
-  RequestHeadParser whole(limits);
-  RequestHeadParser trickled(limits);
+  RequestParser::Limits limits{.max_header_size = 4096, .max_headers = 32, .max_target = 1024};
+  RequestParser whole(limits);
+  RequestParser trickled(limits);
   whirl::RequestStartLine start;
   whirl::HTTPHeaders headers;
   auto a = parse_whole(in, whole, start, headers);
   auto b = parse_trickled(in, trickled);
-  check(a == b || b == RequestHeadParser::Status::kError);  // a prefix may fail earlier (414)
-  if (a == RequestHeadParser::Status::kComplete && b == a) {
+  check(a == b || b == RequestParser::Status::kError);  // a prefix may fail earlier (414)
+  if (a == RequestParser::Status::kComplete && b == a) {
     check(whole.head_size() == trickled.head_size());
     check(whole.head_size() <= in.size() && whole.head_size() >= 4);
     check(in.substr(whole.head_size() - 4, 4) == "\r\n\r\n");
@@ -68,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(!whirl::iequals(name, "Content_Length") && !whirl::iequals(name, "Transfer_Encoding"));
     }
   }
-  if (a == RequestHeadParser::Status::kError) {
+  if (a == RequestParser::Status::kError) {
     int s = whole.error_status();
     check(s == 400 || s == 414 || s == 417 || s == 431 || s == 501 || s == 505);
   }

@@ -22,7 +22,7 @@
 #include <string_view>
 #include <vector>
 
-#include "whirl/http/http1_response_parser.h"
+#include "whirl/http/response_parser.h"
 
 namespace {
 

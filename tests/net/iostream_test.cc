@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "whirl/net/buffer_ring.h"
-#include "whirl/net/tcp_client.h"
-#include "whirl/net/tcp_server.h"
+#include "whirl/net/tcpclient.h"
+#include "whirl/net/tcpserver.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/gen.h"
 #include "whirl/runtime/locks.h"

@@ -18,7 +18,7 @@
 
 #include "whirl/net/netutil.h"
 #include "whirl/net/process.h"
-#include "whirl/net/tcp_server.h"
+#include "whirl/net/tcpserver.h"
 
 namespace {
 

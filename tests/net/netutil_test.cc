@@ -13,7 +13,7 @@
 #include <set>
 #include <thread>
 
-#include "whirl/net/tcp_client.h"
+#include "whirl/net/tcpclient.h"
 #include "whirl/runtime/gen.h"
 #include "whirl/testing/log_capture.h"
 

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "whirl/net/netutil.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 namespace whirl {
 namespace {

@@ -11,8 +11,8 @@
 
 #include "whirl/net/ssl_iostream.h"
 #include "whirl/net/ssl_options.h"
-#include "whirl/net/tcp_client.h"
-#include "whirl/net/tcp_server.h"
+#include "whirl/net/tcpclient.h"
+#include "whirl/net/tcpserver.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/gen.h"
 #include "whirl/runtime/locks.h"

@@ -7,7 +7,7 @@
 
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/gen.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 namespace whirl {
 namespace {

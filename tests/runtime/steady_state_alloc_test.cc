@@ -8,7 +8,7 @@
 #include <new>
 
 #include "whirl/runtime/gen.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/locks.h"
 #include "whirl/runtime/operation.h"
 #include "whirl/runtime/queues.h"

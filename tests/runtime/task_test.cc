@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "whirl/runtime/gen.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 namespace whirl {
 namespace {

@@ -24,7 +24,7 @@
 
 #include "whirl/http/httpserver.h"
 #include "whirl/net/netutil.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 namespace whirl::testing {
 

@@ -1,4 +1,4 @@
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-#include "whirl/http/headers.h"
+#include "whirl/http/http_headers.h"
 
 #include <limits>
 #include <stdexcept>

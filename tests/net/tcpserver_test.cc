@@ -1,4 +1,4 @@
-#include "whirl/net/tcp_server.h"
+#include "whirl/net/tcpserver.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "whirl/net/resolver.h"
-#include "whirl/net/tcp_client.h"
+#include "whirl/net/tcpclient.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/gen.h"
 #include "whirl/runtime/locks.h"

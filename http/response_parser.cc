@@ -1,10 +1,10 @@
-#include "whirl/http/http1_response_parser.h"
+#include "whirl/http/response_parser.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "whirl/http/headers.h"
-#include "whirl/http/http1_parser.h"
+#include "whirl/http/http_headers.h"
+#include "whirl/http/request_parser.h"
 
 namespace whirl {
 namespace {

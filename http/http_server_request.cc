@@ -1,4 +1,4 @@
-#include "whirl/http/request.h"
+#include "whirl/http/http_server_request.h"
 
 #include <algorithm>
 #include <chrono>

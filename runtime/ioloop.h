@@ -1,4 +1,4 @@
-// whirl/runtime/io_loop.h: the event loop, one io_uring per thread.
+// whirl/runtime/ioloop.h: the event loop, one io_uring per thread.
 //
 // Tornado's IOLoop on io_uring:
 //

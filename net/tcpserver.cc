@@ -1,4 +1,4 @@
-#include "whirl/net/tcp_server.h"
+#include "whirl/net/tcpserver.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "whirl/http/http1_response_parser.h"
+#include "whirl/http/response_parser.h"
 
 #include <gtest/gtest.h>
 

@@ -1,12 +1,12 @@
-// whirl/http/http1_parser.h: the strict, incremental HTTP/1.1 request-head parser.
+// whirl/http/request_parser.h: the strict, incremental HTTP/1.1 request-head parser.
 //
-//     RequestHeadParser parser({.max_header_size = 64 * 1024});
+//     RequestParser parser({.max_header_size = 64 * 1024});
 //     RequestStartLine start;
 //     HTTPHeaders headers;
 //     for (;;) {
 //       auto status = parser.parse(stream.peek_buffer(), start, headers);
-//       if (status == RequestHeadParser::Status::kComplete) break;
-//       if (status == RequestHeadParser::Status::kError) reply(parser.error_status(), parser.error_reason());
+//       if (status == RequestParser::Status::kComplete) break;
+//       if (status == RequestParser::Status::kError) reply(parser.error_status(), parser.error_reason());
 //       co_await stream.wait_for_bytes(stream.buffered() + 1);
 //     }
 //     stream.consume_buffer(parser.head_size());
@@ -51,7 +51,7 @@
 #include <string>
 #include <string_view>
 
-#include "whirl/http/headers.h"
+#include "whirl/http/http_headers.h"
 
 namespace whirl {
 
@@ -66,7 +66,7 @@ struct RequestStartLine {
 
 enum class BodyFraming : unsigned char { kNone, kLength, kChunked };
 
-class RequestHeadParser {
+class RequestParser {
  public:
   struct Limits {
     std::size_t max_header_size = 64 * 1024;
@@ -75,8 +75,8 @@ class RequestHeadParser {
   };
   enum class Status : unsigned char { kIncomplete, kComplete, kError };
 
-  RequestHeadParser() = default;
-  explicit RequestHeadParser(Limits limits) noexcept : limits_(limits) {}
+  RequestParser() = default;
+  explicit RequestParser(Limits limits) noexcept : limits_(limits) {}
 
   // `data` starts where this request's bytes start and holds all of them
   // received so far. On kComplete, `start`, `headers` and the framing are

@@ -1,4 +1,4 @@
-#include "whirl/net/tcp_client.h"
+#include "whirl/net/tcpclient.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

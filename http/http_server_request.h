@@ -1,4 +1,4 @@
-// whirl/http/request.h: Tornado's HTTPServerRequest.
+// whirl/http/http_server_request.h: Tornado's HTTPServerRequest.
 //
 //     Task<void> handle(HTTPServerRequest& request) {
 //       std::string_view name = request.get_argument("name");   // ?name=... or a form field
@@ -24,11 +24,11 @@
 #include <string>
 #include <string_view>
 
-#include "whirl/http/headers.h"
-#include "whirl/http/http1_parser.h"
+#include "whirl/http/http_headers.h"
+#include "whirl/http/request_parser.h"
 #include "whirl/http/http1connection.h"
 #include "whirl/http/httputil.h"
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 namespace whirl {
 

@@ -1,4 +1,4 @@
-// whirl/net/tcp_server.h: Tornado's TCPServer.
+// whirl/net/tcpserver.h: Tornado's TCPServer.
 //
 //     class EchoServer : public TCPServer {
 //       Task<void> handle_stream(IOStream& stream, SocketAddress address) override {

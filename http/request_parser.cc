@@ -1,4 +1,4 @@
-#include "whirl/http/http1_parser.h"
+#include "whirl/http/request_parser.h"
 
 #include <array>
 #include <cctype>
@@ -8,7 +8,7 @@ namespace whirl {
 
 namespace {
 
-using Status = RequestHeadParser::Status;
+using Status = RequestParser::Status;
 
 // How many CRLFs may precede a request line (RFC 9112 2.2 asks servers to
 // ignore at least one, which clients send after a body by mistake).
@@ -126,7 +126,7 @@ bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
   return true;
 }
 
-void RequestHeadParser::reset() noexcept {
+void RequestParser::reset() noexcept {
   scanned_ = line_start_ = head_start_ = head_end_ = 0;
   authority_ = {};
   framing_ = BodyFraming::kNone;
@@ -136,18 +136,18 @@ void RequestHeadParser::reset() noexcept {
   error_reason_ = "";
 }
 
-Status RequestHeadParser::fail(int status, const char* reason) noexcept {
+Status RequestParser::fail(int status, const char* reason) noexcept {
   error_status_ = status;
   error_reason_ = reason;
   return Status::kError;
 }
 
-bool RequestHeadParser::reject(int status, const char* reason) noexcept {
+bool RequestParser::reject(int status, const char* reason) noexcept {
   fail(status, reason);
   return false;
 }
 
-Status RequestHeadParser::parse(std::string_view data, RequestStartLine& start, HTTPHeaders& headers) {
+Status RequestParser::parse(std::string_view data, RequestStartLine& start, HTTPHeaders& headers) {
   if (error_status_ != 0) return Status::kError;
   Status status = scan(data);
   if (status != Status::kComplete) return status;
@@ -155,7 +155,7 @@ Status RequestHeadParser::parse(std::string_view data, RequestStartLine& start, 
 }
 
 // Checks line endings up to the blank line that ends the head.
-Status RequestHeadParser::scan(std::string_view data) {
+Status RequestParser::scan(std::string_view data) {
   std::size_t i = scanned_;
   for (; i < data.size(); ++i) {
     char c = data[i];
@@ -187,7 +187,7 @@ Status RequestHeadParser::scan(std::string_view data) {
   return Status::kIncomplete;
 }
 
-Status RequestHeadParser::parse_head(std::string_view head, RequestStartLine& start, HTTPHeaders& headers) {
+Status RequestParser::parse_head(std::string_view head, RequestStartLine& start, HTTPHeaders& headers) {
   if (head.size() > limits_.max_header_size) return fail(431, "Request Header Fields Too Large");
   std::size_t line_end = head.find("\r\n");
   if (!parse_request_line(head.substr(0, line_end), start)) return Status::kError;
@@ -199,7 +199,7 @@ Status RequestHeadParser::parse_head(std::string_view head, RequestStartLine& st
   return Status::kComplete;
 }
 
-bool RequestHeadParser::parse_request_line(std::string_view line, RequestStartLine& start) {
+bool RequestParser::parse_request_line(std::string_view line, RequestStartLine& start) {
   std::size_t sp1 = line.find(' ');
   if (sp1 == std::string_view::npos) return reject(400, "Malformed HTTP request line");
   std::size_t sp2 = line.find(' ', sp1 + 1);
@@ -228,7 +228,7 @@ bool RequestHeadParser::parse_request_line(std::string_view line, RequestStartLi
   return true;
 }
 
-bool RequestHeadParser::parse_fields(std::string_view head, std::size_t offset, HTTPHeaders& headers) {
+bool RequestParser::parse_fields(std::string_view head, std::size_t offset, HTTPHeaders& headers) {
   std::size_t count = 0;
   while (offset < head.size()) {
     std::size_t end = head.find("\r\n", offset);
@@ -260,7 +260,7 @@ bool RequestHeadParser::parse_fields(std::string_view head, std::size_t offset, 
   return true;
 }
 
-bool RequestHeadParser::check_host(const RequestStartLine& start, const HTTPHeaders& headers) {
+bool RequestParser::check_host(const RequestStartLine& start, const HTTPHeaders& headers) {
   std::size_t hosts = headers.count("Host");
   if (start.http11() && hosts != 1) return reject(400, hosts == 0 ? "Missing Host header" : "Multiple Host headers");
   if (hosts > 1) return reject(400, "Multiple Host headers");
@@ -275,7 +275,7 @@ bool RequestHeadParser::check_host(const RequestStartLine& start, const HTTPHead
 
 // Origin form ("/path?q"), asterisk form (OPTIONS *) or absolute form
 // ("http://host/path", whose authority must agree with Host).
-bool RequestHeadParser::resolve_target(RequestStartLine& start, const HTTPHeaders& headers) {
+bool RequestParser::resolve_target(RequestStartLine& start, const HTTPHeaders& headers) {
   std::string_view target = start.path;
   if (target.front() == '/') return true;
   if (target == "*") {
@@ -299,7 +299,7 @@ bool RequestHeadParser::resolve_target(RequestStartLine& start, const HTTPHeader
   return true;
 }
 
-bool RequestHeadParser::determine_framing(const RequestStartLine& start, const HTTPHeaders& headers) {
+bool RequestParser::determine_framing(const RequestStartLine& start, const HTTPHeaders& headers) {
   framing_ = BodyFraming::kNone;
   content_length_ = 0;
   bool has_length = false;
@@ -327,7 +327,7 @@ bool RequestHeadParser::determine_framing(const RequestStartLine& start, const H
 }
 
 // The codings over every Transfer-Encoding field must be exactly "chunked".
-bool RequestHeadParser::parse_transfer_encoding(const HTTPHeaders& headers) {
+bool RequestParser::parse_transfer_encoding(const HTTPHeaders& headers) {
   std::size_t codings = 0;
   bool chunked_seen = false;
   bool unsupported = false;

@@ -1,4 +1,4 @@
-#include "whirl/runtime/io_loop.h"
+#include "whirl/runtime/ioloop.h"
 
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>

@@ -1,4 +1,4 @@
-// whirl/http/headers.h: Tornado's HTTPHeaders, a case-insensitive multimap.
+// whirl/http/http_headers.h: Tornado's HTTPHeaders, a case-insensitive multimap.
 //
 //     HTTPHeaders headers;
 //     headers.add("Set-Cookie", "a=1");

@@ -1,4 +1,4 @@
-// whirl/net/tcp_client.h: Tornado's TCPClient.
+// whirl/net/tcpclient.h: Tornado's TCPClient.
 //
 //     std::unique_ptr<IOStream> stream = co_await TCPClient::connect("localhost", 8888);
 //     co_await stream->write("ping\n");

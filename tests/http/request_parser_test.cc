@@ -1,27 +1,27 @@
-#include "whirl/http/http1_parser.h"
+#include "whirl/http/request_parser.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
 #include "whirl/http/chunked_decoder.h"
-#include "whirl/http/headers.h"
+#include "whirl/http/http_headers.h"
 
 namespace whirl {
 namespace {
 
-using Status = RequestHeadParser::Status;
+using Status = RequestParser::Status;
 
 struct Parsed {
   Status status;
   int error = 0;
   RequestStartLine start;
   HTTPHeaders headers;
-  RequestHeadParser parser;
+  RequestParser parser;
 };
 
-Parsed parse(const std::string& head, RequestHeadParser::Limits limits = {}) {
-  Parsed p{Status::kIncomplete, 0, {}, {}, RequestHeadParser(limits)};
+Parsed parse(const std::string& head, RequestParser::Limits limits = {}) {
+  Parsed p{Status::kIncomplete, 0, {}, {}, RequestParser(limits)};
   p.status = p.parser.parse(head, p.start, p.headers);
   p.error = p.parser.error_status();
   return p;
@@ -103,7 +103,7 @@ INSTANTIATE_TEST_SUITE_P(
         Rejected{"AuthorityFormTarget", "CONNECT example.com:443 HTTP/1.1\r\n" + kHost + "\r\n", 400}),
     [](const testing::TestParamInfo<Rejected>& info) { return info.param.name; });
 
-TEST(RequestHeadParser, ASimpleRequestParsesInPlace) {
+TEST(RequestParser, ASimpleRequestParsesInPlace) {
   Parsed p = parse("GET /a?b=1 HTTP/1.1\r\nHost: example.com\r\nX-Empty:\r\nX-Pad:  v  \r\n\r\nrest");
   ASSERT_EQ(p.status, Status::kComplete);
   EXPECT_EQ(p.start.method, "GET");
@@ -117,9 +117,9 @@ TEST(RequestHeadParser, ASimpleRequestParsesInPlace) {
   EXPECT_EQ(p.parser.framing(), BodyFraming::kNone);
 }
 
-TEST(RequestHeadParser, AHeadArrivingByteByByteCompletesOnlyAtTheBlankLine) {
+TEST(RequestParser, AHeadArrivingByteByByteCompletesOnlyAtTheBlankLine) {
   std::string head = "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n";
-  RequestHeadParser parser;
+  RequestParser parser;
   RequestStartLine start;
   HTTPHeaders headers;
   for (std::size_t n = 1; n < head.size(); ++n) {
@@ -130,56 +130,56 @@ TEST(RequestHeadParser, AHeadArrivingByteByByteCompletesOnlyAtTheBlankLine) {
   EXPECT_EQ(parser.content_length(), 12u);
 }
 
-TEST(RequestHeadParser, ABareLFFailsBeforeTheHeadIsComplete) {
+TEST(RequestParser, ABareLFFailsBeforeTheHeadIsComplete) {
   Parsed p = parse("GET / HTTP/1.1\nHost: x");
   EXPECT_EQ(p.status, Status::kError);
   EXPECT_EQ(p.error, 400);
 }
 
-TEST(RequestHeadParser, RepeatedEqualContentLengthsAreOneLength) {
+TEST(RequestParser, RepeatedEqualContentLengthsAreOneLength) {
   Parsed p = parse("POST / HTTP/1.1\r\n" + kHost + "Content-Length: 007\r\nContent-Length: 7\r\n\r\n");
   ASSERT_EQ(p.status, Status::kComplete);
   EXPECT_EQ(p.parser.content_length(), 7u);
 }
 
-TEST(RequestHeadParser, ChunkedIsCaseInsensitive) {
+TEST(RequestParser, ChunkedIsCaseInsensitive) {
   Parsed p = parse("POST / HTTP/1.1\r\n" + kHost + "Transfer-Encoding: Chunked\r\n\r\n");
   ASSERT_EQ(p.status, Status::kComplete);
   EXPECT_EQ(p.parser.framing(), BodyFraming::kChunked);
 }
 
-TEST(RequestHeadParser, AnAbsoluteFormTargetBecomesItsOriginForm) {
+TEST(RequestParser, AnAbsoluteFormTargetBecomesItsOriginForm) {
   Parsed p = parse("GET http://EXAMPLE.com?q=1 HTTP/1.1\r\n" + kHost + "\r\n");
   ASSERT_EQ(p.status, Status::kComplete) << p.parser.error_reason();
   EXPECT_EQ(p.start.path, "/?q=1");
 }
 
-TEST(RequestHeadParser, Http10NeedsNoHostAndOptionsMayUseAsterisk) {
+TEST(RequestParser, Http10NeedsNoHostAndOptionsMayUseAsterisk) {
   EXPECT_EQ(parse("GET / HTTP/1.0\r\n\r\n").status, Status::kComplete);
   EXPECT_EQ(parse("OPTIONS * HTTP/1.1\r\n" + kHost + "\r\n").status, Status::kComplete);
 }
 
-TEST(RequestHeadParser, OneLeadingEmptyLineIsIgnored) {
+TEST(RequestParser, OneLeadingEmptyLineIsIgnored) {
   Parsed p = parse("\r\nGET / HTTP/1.1\r\n" + kHost + "\r\n");
   ASSERT_EQ(p.status, Status::kComplete);
   EXPECT_EQ(p.parser.head_size(), 2 + ("GET / HTTP/1.1\r\n" + kHost + "\r\n").size());
 }
 
-TEST(RequestHeadParser, AHeadOverMaxHeaderSizeIs431) {
+TEST(RequestParser, AHeadOverMaxHeaderSizeIs431) {
   std::string big = "GET / HTTP/1.1\r\n" + kHost + "X-Big: " + std::string(2000, 'a') + "\r\n";
   Parsed p = parse(big, {.max_header_size = 1024});
   EXPECT_EQ(p.status, Status::kError);
   EXPECT_EQ(p.error, 431);
 }
 
-TEST(RequestHeadParser, TooManyHeaderFieldsIs431) {
+TEST(RequestParser, TooManyHeaderFieldsIs431) {
   std::string head = "GET / HTTP/1.1\r\n" + kHost;
   for (int i = 0; i < 10; ++i) head += "X-" + std::to_string(i) + ": v\r\n";
   Parsed p = parse(head + "\r\n", {.max_headers = 5});
   EXPECT_EQ(p.error, 431);
 }
 
-TEST(RequestHeadParser, ALongTargetIs414EvenBeforeTheLineEnds) {
+TEST(RequestParser, ALongTargetIs414EvenBeforeTheLineEnds) {
   std::string line = "GET /" + std::string(10000, 'a');
   Parsed p = parse(line, {.max_target = 8192});
   EXPECT_EQ(p.status, Status::kError);

@@ -1,4 +1,4 @@
-// whirl/http/http1_response_parser.h: the client side's strict reader of
+// whirl/http/response_parser.h: the client side's strict reader of
 // HTTP/1.x responses, incremental and zero-copy.
 //
 //     ResponseParser parser;
