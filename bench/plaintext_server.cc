@@ -32,7 +32,7 @@
 #include "whirl/runtime/frame_pool.h"
 #include "whirl/runtime/ioloop.h"
 
-using whirl::HTTP1Connection;
+using whirl::HTTPConnection;
 using whirl::HTTPHeaders;
 using whirl::RequestStartLine;
 using whirl::Task;
@@ -48,7 +48,7 @@ class PlaintextServer;
 // is recycled instead of reaching malloc.
 class PlaintextRequest final : public whirl::HTTPMessageDelegate {
  public:
-  PlaintextRequest(PlaintextServer& server, HTTP1Connection& connection) : server_(server), connection_(connection) {}
+  PlaintextRequest(PlaintextServer& server, HTTPConnection& connection) : server_(server), connection_(connection) {}
 
   static void* operator new(std::size_t size) { return whirl::FramePool::allocate(size); }
   static void operator delete(void* block, std::size_t size) noexcept { whirl::FramePool::deallocate(block, size); }
@@ -62,13 +62,13 @@ class PlaintextRequest final : public whirl::HTTPMessageDelegate {
 
  private:
   PlaintextServer& server_;
-  HTTP1Connection& connection_;
+  HTTPConnection& connection_;
   bool wants_allocations_ = false;
 };
 
 class PlaintextServer final : public whirl::HTTPServerConnectionDelegate {
  public:
-  std::unique_ptr<whirl::HTTPMessageDelegate> start_request(HTTP1Connection& connection) override {
+  std::unique_ptr<whirl::HTTPMessageDelegate> start_request(HTTPConnection& connection) override {
     return std::make_unique<PlaintextRequest>(*this, connection);
   }
 
@@ -76,7 +76,7 @@ class PlaintextServer final : public whirl::HTTPServerConnectionDelegate {
   // write_headers() formats it into the connection's output synchronously,
   // so one object serves every connection of this (single-threaded) loop and
   // its storage is reused instead of allocated per request.
-  void respond(HTTP1Connection& connection, std::string_view body) {
+  void respond(HTTPConnection& connection, std::string_view body) {
     ++requests_;
     headers_.clear();
     headers_.add("Content-Type", "text/plain");

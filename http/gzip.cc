@@ -1,5 +1,7 @@
 #include "whirl/http/gzip.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 
 namespace whirl {
@@ -9,38 +11,39 @@ constexpr int kGzipWindowBits = 15 + 16;  // zlib: +16 selects the gzip wrapper
 constexpr std::size_t kOutChunk = 16 * 1024;
 }  // namespace
 
-GzipDecompressor::GzipDecompressor(std::uint64_t max_output, std::size_t piece_size) : max_output_(max_output) {
-  if (inflateInit2(&stream_, kGzipWindowBits) != Z_OK) throw GzipError("inflateInit2 failed");
+GzipDecompressor::GzipDecompressor(std::uint64_t max_output, std::size_t piece_size)
+    : stream_(std::make_unique<z_stream>()), max_output_(max_output) {
+  if (inflateInit2(stream_.get(), kGzipWindowBits) != Z_OK) throw GzipError("inflateInit2 failed");
   piece_.resize(std::max<std::size_t>(piece_size, 1));
 }
 
-GzipDecompressor::~GzipDecompressor() { inflateEnd(&stream_); }
+GzipDecompressor::~GzipDecompressor() { inflateEnd(stream_.get()); }
 
 void GzipDecompressor::feed(std::string_view input) noexcept {
-  stream_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-  stream_.avail_in = static_cast<uInt>(input.size());
+  stream_->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+  stream_->avail_in = static_cast<uInt>(input.size());
 }
 
 std::string_view GzipDecompressor::next_piece() {
-  if (stream_.avail_in == 0) return {};
+  if (stream_->avail_in == 0) return {};
   // Bytes after the end of the gzip member are not part of any body we read.
   if (ended_) throw GzipError("trailing data after the gzip stream");
-  stream_.next_out = reinterpret_cast<Bytef*>(piece_.data());
-  stream_.avail_out = static_cast<uInt>(piece_.size());
-  int status = inflate(&stream_, Z_NO_FLUSH);
+  stream_->next_out = reinterpret_cast<Bytef*>(piece_.data());
+  stream_->avail_out = static_cast<uInt>(piece_.size());
+  int status = inflate(stream_.get(), Z_NO_FLUSH);
   if (status != Z_OK && status != Z_STREAM_END && status != Z_BUF_ERROR) {
-    throw GzipError(stream_.msg != nullptr ? stream_.msg : "invalid gzip data");
+    throw GzipError(stream_->msg != nullptr ? stream_->msg : "invalid gzip data");
   }
-  std::size_t produced = piece_.size() - stream_.avail_out;
+  std::size_t produced = piece_.size() - stream_->avail_out;
   total_out_ += produced;
   // Checked before the piece is passed on: nothing beyond the limit is ever delivered.
   if (total_out_ > max_output_) throw GzipLimitError("decompressed body exceeds the limit");
   if (status == Z_STREAM_END) {
     ended_ = true;
-    if (stream_.avail_in > 0 && produced == 0) throw GzipError("trailing data after the gzip stream");
+    if (stream_->avail_in > 0 && produced == 0) throw GzipError("trailing data after the gzip stream");
   }
-  if (produced == 0 && status == Z_BUF_ERROR) stream_.avail_in = 0;  // cannot progress: wants more input
-  if (produced == 0 && stream_.avail_in > 0) return next_piece();    // header bytes only
+  if (produced == 0 && status == Z_BUF_ERROR) stream_->avail_in = 0;  // cannot progress: wants more input
+  if (produced == 0 && stream_->avail_in > 0) return next_piece();    // header bytes only
   return std::string_view(piece_.data(), produced);
 }
 
@@ -53,27 +56,27 @@ void GzipDecompressor::finish() const {
   if (!ended_) throw GzipError("truncated gzip stream");
 }
 
-GzipCompressor::GzipCompressor(int level) {
-  if (deflateInit2(&stream_, level, Z_DEFLATED, kGzipWindowBits, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+GzipCompressor::GzipCompressor(int level) : stream_(std::make_unique<z_stream>()) {
+  if (deflateInit2(stream_.get(), level, Z_DEFLATED, kGzipWindowBits, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
     throw GzipError("deflateInit2 failed");
   }
 }
 
-GzipCompressor::~GzipCompressor() { deflateEnd(&stream_); }
+GzipCompressor::~GzipCompressor() { deflateEnd(stream_.get()); }
 
 void GzipCompressor::run(std::string_view input, std::string& out, int mode) {
-  stream_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
-  stream_.avail_in = static_cast<uInt>(input.size());
+  stream_->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
+  stream_->avail_in = static_cast<uInt>(input.size());
   for (;;) {
     std::size_t old_size = out.size();
     out.resize(old_size + kOutChunk);
-    stream_.next_out = reinterpret_cast<Bytef*>(out.data() + old_size);
-    stream_.avail_out = static_cast<uInt>(kOutChunk);
-    int status = deflate(&stream_, mode);
-    out.resize(old_size + kOutChunk - stream_.avail_out);
+    stream_->next_out = reinterpret_cast<Bytef*>(out.data() + old_size);
+    stream_->avail_out = static_cast<uInt>(kOutChunk);
+    int status = deflate(stream_.get(), mode);
+    out.resize(old_size + kOutChunk - stream_->avail_out);
     if (status == Z_STREAM_ERROR) throw GzipError("deflate failed");
     if (status == Z_STREAM_END) return;
-    if (stream_.avail_out != 0 && stream_.avail_in == 0) return;  // all input taken and flushed
+    if (stream_->avail_out != 0 && stream_->avail_in == 0) return;  // all input taken and flushed
   }
 }
 

@@ -16,14 +16,16 @@
 // GzipError. Output is handed over in pieces of at most `piece_size` bytes.
 #pragma once
 
-#include <zlib.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+// zlib's stream state, kept out of this header (zlib.h stays an implementation detail).
+struct z_stream_s;
 
 namespace whirl {
 
@@ -56,7 +58,7 @@ class GzipDecompressor {
   std::uint64_t total_out() const noexcept { return total_out_; }
 
  private:
-  z_stream stream_{};
+  std::unique_ptr<z_stream_s> stream_;
   std::string piece_;
   std::uint64_t max_output_;
   std::uint64_t total_out_ = 0;
@@ -77,7 +79,7 @@ class GzipCompressor {
 
  private:
   void run(std::string_view input, std::string& out, int mode);
-  z_stream stream_{};
+  std::unique_ptr<z_stream_s> stream_;
 };
 
 // One-shot helpers (tests, small bodies).

@@ -11,79 +11,6 @@
 
 namespace whirl {
 
-std::string_view http_reason(int code) noexcept {
-  switch (code) {
-    case 100:
-      return "Continue";
-    case 101:
-      return "Switching Protocols";
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 202:
-      return "Accepted";
-    case 204:
-      return "No Content";
-    case 206:
-      return "Partial Content";
-    case 301:
-      return "Moved Permanently";
-    case 302:
-      return "Found";
-    case 303:
-      return "See Other";
-    case 304:
-      return "Not Modified";
-    case 307:
-      return "Temporary Redirect";
-    case 308:
-      return "Permanent Redirect";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 411:
-      return "Length Required";
-    case 413:
-      return "Content Too Large";
-    case 414:
-      return "URI Too Long";
-    case 415:
-      return "Unsupported Media Type";
-    case 417:
-      return "Expectation Failed";
-    case 429:
-      return "Too Many Requests";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 502:
-      return "Bad Gateway";
-    case 503:
-      return "Service Unavailable";
-    case 504:
-      return "Gateway Timeout";
-    case 505:
-      return "HTTP Version Not Supported";
-    default:
-      return "Unknown";
-  }
-}
-
 HTTP1Connection::HTTP1Connection(IOStream& stream, HTTP1ConnectionParameters params)
     : stream_(stream),
       params_(params),
@@ -91,7 +18,10 @@ HTTP1Connection::HTTP1Connection(IOStream& stream, HTTP1ConnectionParameters par
   stream_.set_close_observer(this);
 }
 
-HTTP1Connection::~HTTP1Connection() { stream_.set_close_observer(nullptr); }
+HTTP1Connection::~HTTP1Connection() {
+  // A taker of the stream (detach) may have an observer of its own there.
+  if (!detached_) stream_.set_close_observer(nullptr);
+}
 
 void HTTP1Connection::start_request() noexcept {
   headers_written_ = write_finished_ = read_finished_ = false;
@@ -484,6 +414,29 @@ void HTTP1Connection::finish() {
   response_done_.set();
 }
 
+void HTTP1Connection::abort() noexcept {
+  close_after_response_ = true;
+  try {
+    stream_.close();
+  } catch (const std::exception& e) {
+    // A transport's own goodbye failed (TLS close_notify): it is closed regardless.
+    log::gen().debug("closing an aborted response's stream: {}", e.what());
+  }
+}
+
+IOStream& HTTP1Connection::detach() {
+  if (headers_written_ && !write_finished_) throw std::logic_error("HTTP1Connection: detach() inside a response");
+  detached_ = true;
+  // From here this connection frames nothing: the response counts as
+  // finished (read_request stops waiting for it) and no request follows.
+  write_finished_ = true;
+  close_after_response_ = true;
+  stream_.hold_flush(false);
+  stream_.set_close_observer(nullptr);
+  response_done_.set();
+  return stream_;
+}
+
 // ---------------------------------------------------------------- the request loop
 
 HTTP1ServerConnection::HTTP1ServerConnection(IOStream& stream, HTTP1ConnectionParameters params)
@@ -517,7 +470,10 @@ Task<void> HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& de
     // The peer went away between requests.
   }
   co_await flush_within(connection_.params().final_flush_timeout);
-  if (!stream_.closed() && !stream_.reached_eof() && connection_.left_input_unread()) co_await linger();
+  // A detached stream's input belongs to its taker, who is done with it.
+  if (!stream_.closed() && !stream_.reached_eof() && connection_.left_input_unread() && !connection_.detached()) {
+    co_await linger();
+  }
   stream_.close();
 }
 
@@ -567,7 +523,9 @@ void HTTP1ServerConnection::set_flush_deadline(TimePoint deadline) {
 
 void HTTP1ServerConnection::close() {
   closing_ = true;
-  if (connection_.idle()) {
+  // A detached stream runs a protocol this loop cannot end politely: its
+  // taker sees StreamClosedError.
+  if (connection_.idle() || connection_.detached()) {
     stream_.close();
     return;
   }

@@ -1,15 +1,12 @@
 // whirl/http/http1connection.h: Tornado's HTTP1Connection and HTTP1ServerConnection.
 //
-//     class Hello : public HTTPMessageDelegate {
-//       Task<void> headers_received(const RequestStartLine& start, const HTTPHeaders& headers) override { co_return; }
-//       Task<void> data_received(std::string_view chunk) override { co_return; }
-//       Task<void> finish() override {
-//         HTTPHeaders headers{{"Content-Type", "text/plain"}, {"Content-Length", "13"}};
-//         connection_->write_headers({"HTTP/1.1", 200, "OK"}, headers, "Hello, World!");
-//         connection_->finish();
-//         co_return;
-//       }
-//     };
+//     // The request loop of one connection, as HTTPServer runs it:
+//     HTTP1ServerConnection connection(stream, HTTP1ConnectionParameters{});
+//     co_await connection.start_serving(application);  // an HTTPServerConnectionDelegate
+//
+// The protocol-neutral side (HTTPConnection, HTTPMessageDelegate,
+// HTTPServerConnectionDelegate) is http_connection.h; this is its HTTP/1.x
+// implementation.
 //
 // HTTP1Connection speaks HTTP/1.x on one IOStream. read_request() reads one
 // request and drives a delegate through it: headers_received, then
@@ -29,6 +26,13 @@
 // (echoed) and a response with Content-Length. A response finished before
 // the request body was read ends the connection, since the unread body can
 // no longer be told apart from a next request.
+//
+// detach() hands the stream to the caller (a WebSocket after its 101): the
+// connection frames nothing more and reads no next request; when the
+// request's delegate returns, the request loop ends as for any connection
+// (queued bytes flushed within final_flush_timeout, the stream closed),
+// without the lingering close. HTTP1ServerConnection::close() closes a
+// detached stream at once.
 //
 // Bad requests. A head the strict parser (request_parser.h) refuses, a bad
 // chunked body, or a body over max_body_size get a short error response
@@ -53,6 +57,7 @@
 #include <vector>
 
 #include "whirl/http/chunked_decoder.h"
+#include "whirl/http/http_connection.h"
 #include "whirl/http/http_headers.h"
 #include "whirl/http/request_parser.h"
 #include "whirl/net/iostream.h"
@@ -62,43 +67,6 @@
 namespace whirl {
 
 class GzipDecompressor;
-
-struct ResponseStartLine {
-  std::string_view version = "HTTP/1.1";
-  int code = 200;
-  std::string_view reason = "OK";
-};
-
-// The standard reason phrase for `code` ("Unknown" if none).
-std::string_view http_reason(int code) noexcept;
-
-// Writing past or finishing short of a declared Content-Length, or a body on
-// a response that cannot have one. The connection is closed.
-class HTTPOutputError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
-
-// Tornado's HTTPMessageDelegate: receives one request.
-class HTTPMessageDelegate {
- public:
-  virtual ~HTTPMessageDelegate() = default;
-  virtual Task<void> headers_received(const RequestStartLine& start_line, const HTTPHeaders& headers) = 0;
-  virtual Task<void> data_received(std::string_view chunk) = 0;
-  // The whole request has arrived; answer it (now or later).
-  virtual Task<void> finish() = 0;
-  // The connection was lost before the response was finished.
-  virtual void on_connection_close() {}
-};
-
-// Who is on the other end, as the server saw it (Tornado's
-// _HTTPRequestContext); HTTPServerRequest applies xheaders on top.
-struct HTTPRequestContext {
-  std::string remote_ip;  // "0.0.0.0" for unix sockets
-  std::string protocol = "http";
-  bool xheaders = false;
-  std::vector<std::string> trusted_downstream;
-};
 
 struct HTTP1ConnectionParameters {
   bool no_keep_alive = false;
@@ -120,7 +88,7 @@ struct HTTP1ConnectionParameters {
   bool decompress = false;
 };
 
-class HTTP1Connection : private IOStream::CloseObserver {
+class HTTP1Connection final : public HTTPConnection, private IOStream::CloseObserver {
  public:
   // `stream` must outlive the connection.
   HTTP1Connection(IOStream& stream, HTTP1ConnectionParameters params);
@@ -162,17 +130,21 @@ class HTTP1Connection : private IOStream::CloseObserver {
   // True when the connection can carry another request.
   Task<bool> read_request(HTTPMessageDelegate& delegate);
 
-  // ---- the response ----
+  // ---- the response (HTTPConnection) ----
 
+  using HTTPConnection::write_headers;
   // Queues the status line, `headers` (adding the framing and Connection
-  // headers) and the first piece of the body. The returned awaitable
-  // completes when those bytes have left; it may be ignored.
+  // headers) and the first piece of the body.
   IOStream::WriteAwaiter write_headers(const ResponseStartLine& start_line, HTTPHeaders& headers,
-                                       std::string_view chunk = {});
+                                       std::string_view chunk) override;
   // Queues a piece of the body (chunk-framed when chunking).
-  IOStream::WriteAwaiter write(std::string_view chunk);
-  // Ends the response.
-  void finish();
+  IOStream::WriteAwaiter write(std::string_view chunk) override;
+  void finish() override;
+  void set_close_after_response() noexcept override { close_after_response_ = true; }
+  void abort() noexcept override;
+  IOStream& detach() override;
+  bool detached() const noexcept override { return detached_; }
+  const HTTPRequestContext* context() const noexcept override { return context_; }
 
   bool headers_written() const noexcept { return headers_written_; }
   bool response_finished() const noexcept { return write_finished_; }
@@ -181,12 +153,9 @@ class HTTP1Connection : private IOStream::CloseObserver {
   bool left_input_unread() const noexcept { return rejected_ || !read_finished_; }
   IOStream& stream() noexcept { return stream_; }
   const HTTP1ConnectionParameters& params() const noexcept { return params_; }
-  // Ends the connection after the current response.
-  void set_close_after_response() noexcept { close_after_response_ = true; }
   // Waiting for the first byte of a next request (safe to close).
   bool idle() const noexcept { return idle_; }
   void set_context(const HTTPRequestContext* context) noexcept { context_ = context; }
-  const HTTPRequestContext* context() const noexcept { return context_; }
 
  private:
   enum class ReadOutcome : unsigned char { kOk, kClosed, kRejected };
@@ -230,6 +199,7 @@ class HTTP1Connection : private IOStream::CloseObserver {
   Event response_done_;
   const HTTPRequestContext* context_ = nullptr;
   bool idle_ = false;
+  bool detached_ = false;
 
   // Per response.
   bool headers_written_ = false;
@@ -241,15 +211,6 @@ class HTTP1Connection : private IOStream::CloseObserver {
   bool rejected_ = false;
   int response_code_ = 0;
   std::optional<std::uint64_t> expected_remaining_;
-};
-
-// Tornado's HTTPServerConnectionDelegate.
-class HTTPServerConnectionDelegate {
- public:
-  virtual ~HTTPServerConnectionDelegate() = default;
-  // A delegate for the next request on `connection`; it lives until the
-  // response is finished.
-  virtual std::unique_ptr<HTTPMessageDelegate> start_request(HTTP1Connection& connection) = 0;
 };
 
 class HTTP1ServerConnection {

@@ -58,7 +58,7 @@ void apply_xheaders(const HTTPHeaders& headers, const std::vector<std::string>& 
   if (scheme == "http" || scheme == "https") protocol.assign(scheme);
 }
 
-HTTPServerRequest::HTTPServerRequest(HTTP1Connection* connection_, const RequestStartLine& start_line,
+HTTPServerRequest::HTTPServerRequest(HTTPConnection* connection_, const RequestStartLine& start_line,
                                      const HTTPHeaders& headers_)
     : method(start_line.method),
       uri(start_line.path),

@@ -26,7 +26,7 @@
 
 #include "whirl/http/http_headers.h"
 #include "whirl/http/request_parser.h"
-#include "whirl/http/http1connection.h"
+#include "whirl/http/http_connection.h"
 #include "whirl/http/httputil.h"
 #include "whirl/runtime/ioloop.h"
 
@@ -34,7 +34,7 @@ namespace whirl {
 
 class HTTPServerRequest {
  public:
-  HTTPServerRequest(HTTP1Connection* connection, const RequestStartLine& start_line, const HTTPHeaders& headers);
+  HTTPServerRequest(HTTPConnection* connection, const RequestStartLine& start_line, const HTTPHeaders& headers);
 
   std::string method;
   std::string uri;
@@ -51,7 +51,7 @@ class HTTPServerRequest {
   ArgumentMap body_arguments;
   ArgumentMap arguments;  // both of the above
   FileMap files;
-  HTTP1Connection* connection;
+  HTTPConnection* connection;
   TimePoint start_time;
 
   // Fills body_arguments and files from `body` by Content-Type and merges

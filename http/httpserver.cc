@@ -34,7 +34,7 @@ TCPServer::Options tcp_options(const HTTPServerOptions& options) {
 // Tornado's _CallableAdapter: collects the body, then calls back.
 class CallbackAdapter final : public HTTPMessageDelegate {
  public:
-  CallbackAdapter(const HTTPServer::RequestCallback& callback, HTTP1Connection& connection)
+  CallbackAdapter(const HTTPServer::RequestCallback& callback, HTTPConnection& connection)
       : callback_(callback), connection_(connection) {}
 
   Task<void> headers_received(const RequestStartLine& start_line, const HTTPHeaders& headers) override {
@@ -59,7 +59,7 @@ class CallbackAdapter final : public HTTPMessageDelegate {
 
  private:
   const HTTPServer::RequestCallback& callback_;
-  HTTP1Connection& connection_;
+  HTTPConnection& connection_;
   std::optional<HTTPServerRequest> request_;
 };
 
@@ -139,7 +139,7 @@ Task<void> HTTPServer::handle_stream(IOStream& stream, SocketAddress address) {
   co_await connection.start_serving(*delegate_);
 }
 
-std::unique_ptr<HTTPMessageDelegate> HTTPServer::start_request(HTTP1Connection& connection) {
+std::unique_ptr<HTTPMessageDelegate> HTTPServer::start_request(HTTPConnection& connection) {
   return std::make_unique<CallbackAdapter>(callback_, connection);
 }
 

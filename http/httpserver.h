@@ -83,7 +83,7 @@ class HTTPServer : public TCPServer, public HTTPServerConnectionDelegate {
   const HTTPServerOptions& http_options() const noexcept { return options_; }
 
   // The callback's delegate: buffers the body, parses it, runs the callback.
-  std::unique_ptr<HTTPMessageDelegate> start_request(HTTP1Connection& connection) override;
+  std::unique_ptr<HTTPMessageDelegate> start_request(HTTPConnection& connection) override;
 
  protected:
   Task<void> handle_stream(IOStream& stream, SocketAddress address) override;

@@ -41,6 +41,25 @@
 
 namespace whirl {
 
+// Tornado's RequestStartLine. `path` is the target in origin form (for an
+// absolute-form target, the part after the authority).
+struct RequestStartLine {
+  std::string method;
+  std::string path;
+  std::string version;  // "HTTP/1.1" or "HTTP/1.0"
+  bool http11() const noexcept { return version == "HTTP/1.1"; }
+};
+
+// Tornado's ResponseStartLine.
+struct ResponseStartLine {
+  std::string_view version = "HTTP/1.1";
+  int code = 200;
+  std::string_view reason = "OK";
+};
+
+// The standard reason phrase for `code` ("Unknown" if none; Tornado's httputil.responses).
+std::string_view http_reason(int code) noexcept;
+
 // A request the server must refuse: 400 with this message (Tornado's HTTPInputError).
 class HTTPInputError : public std::runtime_error {
  public:
@@ -160,5 +179,8 @@ std::string format_http_date(std::time_t t);
 // The same in exactly 29 chars, not NUL-terminated; allocates nothing (the
 // server's cached Date header).
 void format_http_date(std::time_t t, char (&out)[29]) noexcept;
+// The current time as an IMF-fixdate, formatted at most once a second per
+// thread (a Date header for every response at the cost of a time() call).
+std::string_view cached_http_date() noexcept;
 
 }  // namespace whirl

@@ -52,17 +52,9 @@
 #include <string_view>
 
 #include "whirl/http/http_headers.h"
+#include "whirl/http/httputil.h"
 
 namespace whirl {
-
-// Tornado's RequestStartLine. `path` is the target in origin form (for an
-// absolute-form target, the part after the authority).
-struct RequestStartLine {
-  std::string method;
-  std::string path;
-  std::string version;  // "HTTP/1.1" or "HTTP/1.0"
-  bool http11() const noexcept { return version == "HTTP/1.1"; }
-};
 
 enum class BodyFraming : unsigned char { kNone, kLength, kChunked };
 

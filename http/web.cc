@@ -2,9 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <ctime>
 
+#include "http/gzip_content_encoding.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/log.h"
 
@@ -12,114 +15,38 @@ namespace whirl {
 
 namespace {
 
-// Tornado's GZipContentEncoding: small bodies are not worth compressing.
-constexpr std::size_t kMinCompressLength = 1024;
-
-bool compressible_type(std::string_view content_type) {
-  std::string_view type = content_type.substr(0, content_type.find(';'));
-  return type.starts_with("text/") || type == "application/json" || type == "application/javascript" ||
-         type == "application/xml" || type == "image/svg+xml" || type.ends_with("+json") || type.ends_with("+xml");
-}
-
 // The methods RequestHandler dispatches, in the order an Allow header lists them.
-constexpr std::pair<std::string_view, unsigned> kMethodBits[] = {
-    {"GET", kGet},     {"HEAD", kHead},     {"POST", kPost},      {"PUT", kPut},
-    {"PATCH", kPatch}, {"DELETE", kDelete}, {"OPTIONS", kOptions}};
+constexpr std::pair<std::string_view, Method> kMethods[] = {
+    {"GET", Method::kGet},     {"HEAD", Method::kHead},     {"POST", Method::kPost},       {"PUT", Method::kPut},
+    {"PATCH", Method::kPatch}, {"DELETE", Method::kDelete}, {"OPTIONS", Method::kOptions}};
 
-unsigned method_bit(std::string_view method) noexcept {
-  for (auto [name, bit] : kMethodBits) {
-    if (name == method) return bit;
+std::optional<Method> method_named(std::string_view name) noexcept {
+  for (auto [text, method] : kMethods) {
+    if (text == name) return method;
   }
-  return 0;
+  return std::nullopt;
 }
 
-bool accepts_gzip(std::string_view accept_encoding) {
-  // Token match, ignoring q-values except an explicit q=0.
-  std::size_t at = accept_encoding.find("gzip");
-  if (at == std::string_view::npos) return false;
-  std::string_view rest = accept_encoding.substr(at + 4);
-  rest = rest.substr(0, rest.find(','));
-  return rest.find("q=0") == std::string_view::npos || rest.find("q=0.") != std::string_view::npos;
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      // "</" is escaped as Tornado's json_encode does, so JSON is safe inside <script>.
-      case '/':
-        out += (!out.empty() && out.back() == '<') ? "\\/" : "/";
-        break;
-      default:
-        if (c < 0x20) {
-          fmt::format_to(std::back_inserter(out), "\\u{:04x}", c);
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
+// Tornado's json_encode: "</" becomes "<\/", so that JSON written into a
+// page cannot end its <script> element. A '<' can only occur inside a JSON
+// string, where "\/" means '/'.
+std::string json_encode(const nlohmann::json& value) {
+  std::string text = value.dump();
+  for (std::size_t at = text.find("</"); at != std::string::npos; at = text.find("</", at + 3)) {
+    text.insert(at + 1, 1, '\\');
   }
-  out.push_back('"');
+  return text;
 }
 
 }  // namespace
 
-std::string to_json(const JSONObject& object) {
-  std::string out = "{";
-  bool first = true;
-  for (const auto& [key, value] : object) {
-    if (!first) out += ", ";
-    first = false;
-    append_json_string(out, key);
-    out += ": ";
-    std::visit(
-        [&out](const auto& v) {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::nullptr_t>) {
-            out += "null";
-          } else if constexpr (std::is_same_v<T, bool>) {
-            out += v ? "true" : "false";
-          } else if constexpr (std::is_same_v<T, std::string>) {
-            append_json_string(out, v);
-          } else {
-            fmt::format_to(std::back_inserter(out), "{}", v);
-          }
-        },
-        value);
-  }
-  out += "}";
-  return out;
-}
-
-std::string_view cached_http_date() {
-  thread_local std::time_t formatted_at = 0;
-  thread_local char text[29];
-  std::time_t now = std::time(nullptr);
-  if (now != formatted_at) {
-    format_http_date(now, text);
-    formatted_at = now;
-  }
-  return std::string_view(text, sizeof text);
-}
-
 // ---------------------------------------------------------------- RequestHandler
 
+RequestHandler::RequestHandler() = default;
+RequestHandler::~RequestHandler() = default;
+
 Task<void> RequestHandler::get() { throw HTTPError(405); }
-Task<void> RequestHandler::head() { throw HTTPError(405); }
+Task<void> RequestHandler::head() { co_await get(); }
 Task<void> RequestHandler::post() { throw HTTPError(405); }
 Task<void> RequestHandler::put() { throw HTTPError(405); }
 Task<void> RequestHandler::patch() { throw HTTPError(405); }
@@ -128,8 +55,8 @@ Task<void> RequestHandler::options() { throw HTTPError(405); }
 Task<void> RequestHandler::prepare() { co_return; }
 Task<void> RequestHandler::data_received(std::string_view) { co_return; }
 
-void RequestHandler::initialize(Application* application, HTTPServerRequest* request, unsigned methods,
-                                std::map<std::string, std::string, std::less<>> path_args) {
+void RequestHandler::initialize(Application* application, HTTPServerRequest* request, MethodSet methods,
+                                PathArgs path_args) {
   application_ = application;
   request_ = request;
   methods_ = methods;
@@ -158,49 +85,38 @@ void RequestHandler::write(std::string_view chunk) {
   write_buffer_.append(chunk);
 }
 
-void RequestHandler::write(const JSONObject& object) {
-  write(to_json(object));
+void RequestHandler::write_json(const nlohmann::json& object) {
+  if (!object.is_object()) {
+    // Tornado refuses lists too: a top-level JSON array is a script some
+    // old browsers let another site's page run and read (JSON hijacking).
+    throw std::invalid_argument("write() takes a JSON object; wrap arrays and scalars in one");
+  }
+  write(std::string_view(json_encode(object)));
   set_header("Content-Type", "application/json; charset=UTF-8");
-}
-
-void RequestHandler::maybe_start_compression() {
-  if (compression_decided_) return;
-  compression_decided_ = true;
-  if (!application_->settings().compress_response) return;
-  if (status_code_ == 204 || status_code_ == 304 || headers_.contains("Content-Encoding")) return;
-  if (!accepts_gzip(request_->headers.get("Accept-Encoding"))) return;
-  if (!compressible_type(headers_.get("Content-Type"))) return;
-  headers_.add("Vary", "Accept-Encoding");
-  compressor_ = std::make_unique<GzipCompressor>();
-  headers_.set("Content-Encoding", "gzip");
 }
 
 // Writes the head (first time) and the buffered body; `last` when finishing.
 void RequestHandler::send_head(bool last) {
-  HTTP1Connection& connection = *request_->connection;
-  std::string_view body = write_buffer_;
-  bool small = last && !headers_written_ && write_buffer_.size() < kMinCompressLength;
-  if (!small) maybe_start_compression();
-  if (compressor_) {
-    compressed_.clear();
-    compressor_->compress(write_buffer_, compressed_, /*flush=*/!last);
-    if (last) compressor_->finish(compressed_);
-    body = compressed_;
-  }
+  HTTPConnection& connection = *request_->connection;
   if (!headers_written_) {
+    if (application_->settings().compress_response) {
+      transform_ =
+          GZipContentEncoding::transform_first_chunk(request_->headers, status_code_, headers_, write_buffer_, last);
+    }
     headers_written_ = true;
     bool bodiless = status_code_ == 204 || status_code_ == 304 || (status_code_ >= 100 && status_code_ < 200);
     if (last && !bodiless && !headers_.contains("Content-Length")) {
       char digits[24];
-      auto end = fmt::format_to(digits, "{}", body.size());
+      auto end = fmt::format_to(digits, "{}", write_buffer_.size());
       headers_.set("Content-Length", std::string_view(digits, static_cast<std::size_t>(end - digits)));
     }
     std::string_view reason = reason_.empty() ? http_reason(status_code_) : std::string_view(reason_);
-    connection.write_headers({"HTTP/1.1", status_code_, reason}, headers_, body);
-  } else if (!body.empty()) {
-    connection.write(body);
+    connection.write_headers({"HTTP/1.1", status_code_, reason}, headers_, write_buffer_);
+  } else {
+    if (transform_) transform_->transform_chunk(write_buffer_, last);
+    if (!write_buffer_.empty()) connection.write(write_buffer_);
   }
-  bytes_sent_ += body.size();
+  bytes_sent_ += write_buffer_.size();
   write_buffer_.clear();
 }
 
@@ -221,6 +137,12 @@ void RequestHandler::finish(std::string_view chunk) {
   on_finish();
 }
 
+IOStream& RequestHandler::detach() {
+  IOStream& stream = request_->connection->detach();
+  finished_ = true;  // nothing of ours follows: no finish(), no error page
+  return stream;
+}
+
 void RequestHandler::redirect(std::string_view url, bool permanent, std::optional<int> status) {
   if (headers_written_) throw std::logic_error("Cannot redirect after headers have been written");
   set_status(status.value_or(permanent ? 301 : 302));
@@ -238,12 +160,8 @@ void RequestHandler::send_error(int status_code) {
     // Too late for an error page: end the response as it stands, and the
     // connection with it, so the client sees a truncated body, not a valid one.
     log::gen().error("Cannot send error response after headers written");
-    request_->connection->set_close_after_response();
     if (!finished_) {
-      try {
-        request_->connection->stream().close();
-      } catch (...) {
-      }
+      request_->connection->abort();
       finished_ = true;
     }
     return;
@@ -258,8 +176,8 @@ void RequestHandler::send_error(int status_code) {
 
 std::string RequestHandler::allow_header() const {
   std::string allow;
-  for (auto [name, bit] : kMethodBits) {
-    if ((methods_ & bit) == 0) continue;
+  for (auto [name, method] : kMethods) {
+    if (!methods_.contains(method)) continue;
     if (!allow.empty()) allow += ", ";
     allow += name;
   }
@@ -319,37 +237,30 @@ Task<void> RequestHandler::begin() {
 }
 
 Task<void> RequestHandler::call_method() {
-  unsigned bit = method_bit(request_->method);
-  if ((methods_ & bit) == 0) throw HTTPError(405);
-  switch (bit) {
-    case kGet:
+  std::optional<Method> method = method_named(request_->method);
+  if (!method || !methods_.contains(*method)) throw HTTPError(405);
+  switch (*method) {
+    case Method::kGet:
       co_await get();
       break;
-    case kHead:
-      // Without a head() of its own, HEAD runs get(); the connection drops the body.
-      if ((methods_ & kHeadImplemented) != 0) {
-        co_await head();
-      } else {
-        co_await get();
-      }
+    case Method::kHead:
+      co_await head();
       break;
-    case kPost:
+    case Method::kPost:
       co_await post();
       break;
-    case kPut:
+    case Method::kPut:
       co_await put();
       break;
-    case kPatch:
+    case Method::kPatch:
       co_await patch();
       break;
-    case kDelete:
+    case Method::kDelete:
       co_await delete_();
       break;
-    case kOptions:
+    case Method::kOptions:
       co_await options();
       break;
-    default:
-      throw HTTPError(405);
   }
 }
 
@@ -406,7 +317,7 @@ void RequestHandler::log_request() const {
 // Tornado's _HandlerDelegate: one request, routed to one handler.
 class HandlerDelegate final : public HTTPMessageDelegate {
  public:
-  HandlerDelegate(Application& application, HTTP1Connection& connection)
+  HandlerDelegate(Application& application, HTTPConnection& connection)
       : application_(application), connection_(connection) {}
 
   Task<void> headers_received(const RequestStartLine& start_line, const HTTPHeaders& headers) override {
@@ -468,7 +379,7 @@ class HandlerDelegate final : public HTTPMessageDelegate {
 
  private:
   Application& application_;
-  HTTP1Connection& connection_;
+  HTTPConnection& connection_;
   std::optional<HTTPServerRequest> request_;
   std::unique_ptr<RequestHandler> handler_;
   bool streaming_ = false;
@@ -476,89 +387,23 @@ class HandlerDelegate final : public HTTPMessageDelegate {
 
 Application::Application(Settings settings) : settings_(std::move(settings)) {}
 
-std::unique_ptr<HTTPMessageDelegate> Application::start_request(HTTP1Connection& connection) {
+std::unique_ptr<HTTPMessageDelegate> Application::start_request(HTTPConnection& connection) {
   return std::make_unique<HandlerDelegate>(*this, connection);
 }
 
-void Application::add_handler(std::string_view pattern, Factory factory, unsigned methods) {
-  routes_.push_back(Route{compile(pattern), std::move(factory), methods});
-}
-
-// "/users/{id:[0-9]+}" -> "", "users", capture id matching [0-9]+.
-std::vector<Application::Segment> Application::compile(std::string_view pattern) {
-  if (pattern.empty() || pattern.front() != '/') {
-    throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
-  }
-  std::vector<Segment> segments;
-  std::size_t at = 1;
-  for (;;) {
-    // A regex may hold '/', so a capture runs to its closing brace.
-    std::size_t end = at;
-    if (at < pattern.size() && pattern[at] == '{') {
-      end = pattern.find('}', at);
-      if (end == std::string_view::npos) throw std::invalid_argument("unclosed '{' in " + std::string(pattern));
-      ++end;
-    } else {
-      end = pattern.find('/', at);
-      if (end == std::string_view::npos) end = pattern.size();
-    }
-    std::string_view text = pattern.substr(at, end - at);
-    Segment segment;
-    if (!text.empty() && text.front() == '{') {
-      std::string_view inner = text.substr(1, text.size() - 2);
-      std::size_t colon = inner.find(':');
-      segment.name = std::string(inner.substr(0, colon));
-      if (segment.name.empty()) throw std::invalid_argument("unnamed capture in " + std::string(pattern));
-      if (colon != std::string_view::npos) segment.regex.emplace(std::string(inner.substr(colon + 1)));
-    } else {
-      if (text.find_first_of("{}") != std::string_view::npos) {
-        throw std::invalid_argument("a capture must be a whole segment: " + std::string(pattern));
-      }
-      segment.literal = std::string(text);
-    }
-    segments.push_back(std::move(segment));
-    if (end >= pattern.size()) break;
-    if (pattern[end] != '/') throw std::invalid_argument("a capture must be a whole segment: " + std::string(pattern));
-    at = end + 1;
-  }
-  return segments;
-}
-
-bool Application::match(const Route& route, std::string_view path,
-                        std::map<std::string, std::string, std::less<>>& args) {
-  if (path.empty() || path.front() != '/') return false;
-  std::string_view rest = path.substr(1);
-  for (std::size_t i = 0; i < route.segments.size(); ++i) {
-    const Segment& segment = route.segments[i];
-    bool last = i + 1 == route.segments.size();
-    // The last capture with a regex may span slashes ({path:.*}).
-    std::size_t slash = rest.find('/');
-    std::string_view piece = (last && segment.regex) ? rest : rest.substr(0, slash);
-    if (last && !(segment.regex) && slash != std::string_view::npos) return false;
-    if (segment.name.empty()) {
-      if (piece != segment.literal) return false;
-    } else {
-      if (segment.regex ? !std::regex_match(piece.begin(), piece.end(), *segment.regex) : piece.empty()) return false;
-      args[segment.name] = url_unescape(piece, /*plus_as_space=*/false);
-    }
-    if (last) return true;
-    if (slash == std::string_view::npos) return false;
-    rest.remove_prefix(slash + 1);
-  }
-  return false;
+void Application::add_handler(std::string_view pattern, Factory factory, MethodSet methods) {
+  routes_.push_back(Route{PathMatches(pattern), std::move(factory), methods});
 }
 
 Application::Match Application::find_handler(std::string_view path) const {
   Match result;
   for (const Route& route : routes_) {
-    result.path_args.clear();
-    if (match(route, path, result.path_args)) {
+    if (route.matcher.match(path, result.path_args)) {
       result.factory = &route.factory;
       result.methods = route.methods;
       return result;
     }
   }
-  result.path_args.clear();
   return result;
 }
 

@@ -8,7 +8,7 @@
 //     };
 //     class UserHandler : public RequestHandler {
 //       Task<void> get() override {                  // /users/{id:[0-9]+}
-//         write(JSONObject{{"id", std::string(path_arg("id"))}, {"active", true}});
+//         write(nlohmann::json{{"id", path_arg("id")}, {"active", true}});
 //         co_return;
 //       }
 //     };
@@ -20,8 +20,8 @@
 //     server.listen(8888);
 //
 // Routing. A pattern is literal text with `{name}` captures (one path
-// segment) or `{name:regex}` captures (one segment that fully matches the
-// regex); routes are tried in the order they were added. No route: 404.
+// segment) or `{name:regex}` captures (routing.h); routes are tried in the
+// order they were added. No route: 404.
 // A method the handler does not override: 405 with an Allow header listing
 // those it does (worked out at compile time in add_handler). HEAD falls
 // back to get() with the body dropped and its Content-Length kept.
@@ -38,34 +38,42 @@
 // Responses carry `Server: whirl`, a Date header formatted at most once a
 // second, and Content-Length (or chunked coding after flush()). With
 // compress_response, bodies of text-like types over 1 KiB are gzipped for
-// clients that accept it. Each request is logged on the `access` logger
+// clients that accept it (Tornado's GZipContentEncoding). write() takes a
+// JSON object (nlohmann::json, Debian's nlohmann-json3-dev) as Tornado's
+// takes a dict: serialized, `</` escaped for <script>, Content-Type set.
+//
+// A handler that speaks another protocol on the connection after its
+// answer (a WebSocket after 101) takes the stream with detach(). Each request is logged on the `access` logger
 // ("200 GET /path (127.0.0.1) 13B 0.42ms"), which settings.access_log or the
 // logger's level can silence.
 #pragma once
 
+#include <concepts>
 #include <cstdint>
+#include <initializer_list>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
-#include <variant>
 #include <vector>
 
-#include "whirl/http/gzip.h"
+#include <nlohmann/json_fwd.hpp>
+
 #include "whirl/http/http_headers.h"
-#include "whirl/http/http1connection.h"
+#include "whirl/http/http_connection.h"
 #include "whirl/http/httputil.h"
 #include "whirl/http/http_server_request.h"
+#include "whirl/http/routing.h"
 #include "whirl/runtime/task.h"
 
 namespace whirl {
 
 class Application;
+class GZipContentEncoding;
 
 // Thrown by a handler to answer with `status_code` (Tornado's HTTPError).
 class HTTPError : public std::runtime_error {
@@ -90,32 +98,39 @@ class MissingArgumentError : public HTTPError {
   std::string arg_name;
 };
 
-// A flat JSON object for RequestHandler::write.
-using JSONValue = std::variant<std::nullptr_t, bool, long long, double, std::string>;
-using JSONObject = std::map<std::string, JSONValue, std::less<>>;
-std::string to_json(const JSONObject& object);
+// The methods RequestHandler dispatches.
+enum class Method : unsigned char { kGet, kHead, kPost, kPut, kPatch, kDelete, kOptions };
 
-// The bit of each method in a handler's method mask.
-enum Method : unsigned {
-  kGet = 1,
-  kHead = 2,
-  kPost = 4,
-  kPut = 8,
-  kPatch = 16,
-  kDelete = 32,
-  kOptions = 64,
-  kHeadImplemented = 128,  // head() itself is overridden (else HEAD runs get())
+// Which of them a handler implements (worked out by Application::methods_of).
+class MethodSet {
+ public:
+  constexpr MethodSet() noexcept = default;
+  constexpr MethodSet(std::initializer_list<Method> methods) noexcept {
+    for (Method method : methods) add(method);
+  }
+  constexpr MethodSet& add(Method method) noexcept {
+    bits_ |= bit(method);
+    return *this;
+  }
+  constexpr bool contains(Method method) const noexcept { return (bits_ & bit(method)) != 0; }
+  constexpr bool empty() const noexcept { return bits_ == 0; }
+  friend constexpr bool operator==(MethodSet, MethodSet) noexcept = default;
+
+ private:
+  static constexpr unsigned bit(Method method) noexcept { return 1U << static_cast<unsigned>(method); }
+  unsigned bits_ = 0;
 };
 
 class RequestHandler {
  public:
-  RequestHandler() = default;
+  RequestHandler();
   RequestHandler(const RequestHandler&) = delete;
   RequestHandler& operator=(const RequestHandler&) = delete;
-  virtual ~RequestHandler() = default;
+  virtual ~RequestHandler();
 
   // ---- what a handler overrides ----
   virtual Task<void> get();
+  // Unless overridden, HEAD runs get() and the connection drops the body.
   virtual Task<void> head();
   virtual Task<void> post();
   virtual Task<void> put();
@@ -135,9 +150,16 @@ class RequestHandler {
   void set_header(std::string_view name, std::string_view value) { headers_.set(name, value); }
   void add_header(std::string_view name, std::string_view value) { headers_.add(name, value); }
   void clear_header(std::string_view name) { headers_.remove(name); }
-  // Buffers body bytes; a JSONObject is serialized and the Content-Type set.
+  // Buffers body bytes.
   void write(std::string_view chunk);
-  void write(const JSONObject& object);
+  // A JSON object, serialized (Tornado's json_encode: "</" escaped), with
+  // Content-Type application/json. Like Tornado, only objects: a top-level
+  // array throws std::invalid_argument (old browsers let a page read it).
+  template <typename Json>
+    requires std::same_as<Json, nlohmann::json>  // not a conversion: "text" must not become JSON
+  void write(const Json& object) {
+    write_json(object);
+  }
   // Sends the headers and what is buffered (chunked), then waits for it to leave.
   Task<void> flush();
   // Ends the response (buffered body, Content-Length when nothing was flushed).
@@ -146,6 +168,10 @@ class RequestHandler {
   void send_error(int status_code = 500);
   void clear();
   bool finished() const noexcept { return finished_; }
+  // Tornado's detach(): takes the connection's stream over, after this
+  // handler's answer (a 101) was finished or before anything was written;
+  // the handler sends nothing more itself. See HTTPConnection::detach.
+  IOStream& detach();
 
   // ---- the request ----
   HTTPServerRequest& request() noexcept { return *request_; }
@@ -165,30 +191,27 @@ class RequestHandler {
   friend class Application;
   friend class HandlerDelegate;
 
-  void initialize(Application* application, HTTPServerRequest* request, unsigned methods,
-                  std::map<std::string, std::string, std::less<>> path_args);
+  void initialize(Application* application, HTTPServerRequest* request, MethodSet methods, PathArgs path_args);
   // prepare() and the method (or 405), with errors turned into responses.
   Task<void> execute();
   Task<void> begin();  // the method check and prepare()
   Task<void> run_method();
   Task<void> call_method();
   void handle_exception(std::exception_ptr error);
+  void write_json(const nlohmann::json& object);
   void send_head(bool last);
-  void maybe_start_compression();
   void log_request() const;
   std::string allow_header() const;
 
   Application* application_ = nullptr;
   HTTPServerRequest* request_ = nullptr;
-  unsigned methods_ = 0;
-  std::map<std::string, std::string, std::less<>> path_args_;
+  MethodSet methods_;
+  PathArgs path_args_;
   HTTPHeaders headers_;
   int status_code_ = 200;
   std::string reason_;
   std::string write_buffer_;
-  std::string compressed_;
-  std::unique_ptr<GzipCompressor> compressor_;
-  bool compression_decided_ = false;
+  std::unique_ptr<GZipContentEncoding> transform_;  // set while gzipping
   bool headers_written_ = false;
   bool finished_ = false;
   bool prepared_ = false;
@@ -214,53 +237,43 @@ class Application : public HTTPServerConnectionDelegate {
     add_handler(
         pattern, [] { return std::make_unique<Handler>(); }, methods_of<Handler>());
   }
-  // `methods`: the Method bits the handler implements.
-  void add_handler(std::string_view pattern, Factory factory, unsigned methods);
+  // `methods`: those the handler implements.
+  void add_handler(std::string_view pattern, Factory factory, MethodSet methods);
 
   const Settings& settings() const noexcept { return settings_; }
-  std::unique_ptr<HTTPMessageDelegate> start_request(HTTP1Connection& connection) override;
+  std::unique_ptr<HTTPMessageDelegate> start_request(HTTPConnection& connection) override;
 
   struct Match {
     const Factory* factory = nullptr;
-    unsigned methods = 0;
-    std::map<std::string, std::string, std::less<>> path_args;
+    MethodSet methods;
+    PathArgs path_args;
   };
   // The first route matching `path` (factory null when none).
   Match find_handler(std::string_view path) const;
 
   template <typename Handler>
-  static constexpr unsigned methods_of() {
+  static constexpr MethodSet methods_of() {
     using Base = Task<void> (RequestHandler::*)();
-    unsigned bits = 0;
-    if (!std::is_same_v<decltype(&Handler::get), Base>) bits |= kGet | kHead;
-    if (!std::is_same_v<decltype(&Handler::head), Base>) bits |= kHead | kHeadImplemented;
-    if (!std::is_same_v<decltype(&Handler::post), Base>) bits |= kPost;
-    if (!std::is_same_v<decltype(&Handler::put), Base>) bits |= kPut;
-    if (!std::is_same_v<decltype(&Handler::patch), Base>) bits |= kPatch;
-    if (!std::is_same_v<decltype(&Handler::delete_), Base>) bits |= kDelete;
-    if (!std::is_same_v<decltype(&Handler::options), Base>) bits |= kOptions;
-    return bits;
+    MethodSet methods;
+    if (!std::is_same_v<decltype(&Handler::get), Base>) methods.add(Method::kGet).add(Method::kHead);
+    if (!std::is_same_v<decltype(&Handler::head), Base>) methods.add(Method::kHead);
+    if (!std::is_same_v<decltype(&Handler::post), Base>) methods.add(Method::kPost);
+    if (!std::is_same_v<decltype(&Handler::put), Base>) methods.add(Method::kPut);
+    if (!std::is_same_v<decltype(&Handler::patch), Base>) methods.add(Method::kPatch);
+    if (!std::is_same_v<decltype(&Handler::delete_), Base>) methods.add(Method::kDelete);
+    if (!std::is_same_v<decltype(&Handler::options), Base>) methods.add(Method::kOptions);
+    return methods;
   }
 
  private:
-  struct Segment {
-    std::string literal;  // matched as is when name is empty
-    std::string name;
-    std::optional<std::regex> regex;
-  };
   struct Route {
-    std::vector<Segment> segments;
+    PathMatches matcher;
     Factory factory;
-    unsigned methods;
+    MethodSet methods;
   };
-  static std::vector<Segment> compile(std::string_view pattern);
-  static bool match(const Route& route, std::string_view path, std::map<std::string, std::string, std::less<>>& args);
 
   Settings settings_;
   std::vector<Route> routes_;
 };
-
-// The current time as an IMF-fixdate, formatted at most once a second per thread.
-std::string_view cached_http_date();
 
 }  // namespace whirl

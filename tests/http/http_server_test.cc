@@ -551,9 +551,9 @@ class HeldAnswer : public HTTPMessageDelegate, public HTTPServerConnectionDelega
  public:
   Event release;
   bool in_request = false;
-  HTTP1Connection* connection = nullptr;
+  HTTPConnection* connection = nullptr;
 
-  std::unique_ptr<HTTPMessageDelegate> start_request(HTTP1Connection& c) override {
+  std::unique_ptr<HTTPMessageDelegate> start_request(HTTPConnection& c) override {
     connection = &c;
     struct Forward : HTTPMessageDelegate {
       HeldAnswer& owner;
