@@ -18,8 +18,8 @@ bool GZipContentEncoding::compressible_type(std::string_view content_type) noexc
 }
 
 std::unique_ptr<GZipContentEncoding> GZipContentEncoding::transform_first_chunk(const HTTPHeaders& request_headers,
-                                                                               int status_code, HTTPHeaders& headers,
-                                                                               std::string& chunk, bool finishing) {
+                                                                                int status_code, HTTPHeaders& headers,
+                                                                                std::string& chunk, bool finishing) {
   if (finishing && chunk.size() < kMinLength) return nullptr;
   if (status_code == 204 || status_code == 304 || headers.contains("Content-Encoding")) return nullptr;
   if (!accepts_gzip(request_headers.get("Accept-Encoding"))) return nullptr;

@@ -32,9 +32,9 @@ class GZipContentEncoding {
   // returns the encoding for the later pieces; else returns null and
   // changes nothing. `finishing`: `chunk` is the whole body. (A factory, not
   // a constructor: most responses are not compressed and allocate nothing.)
-  static std::unique_ptr<GZipContentEncoding> transform_first_chunk(const HTTPHeaders& request_headers,
-                                                                    int status_code, HTTPHeaders& headers,
-                                                                    std::string& chunk, bool finishing);
+  static std::unique_ptr<GZipContentEncoding> transform_first_chunk(const HTTPHeaders& request_headers, int status_code,
+                                                                    HTTPHeaders& headers, std::string& chunk,
+                                                                    bool finishing);
   // Compresses a later piece in place.
   void transform_chunk(std::string& chunk, bool finishing);
 

@@ -24,10 +24,10 @@
 #include <string>
 #include <string_view>
 
-#include "whirl/http/http_headers.h"
-#include "whirl/http/request_parser.h"
 #include "whirl/http/http_connection.h"
+#include "whirl/http/http_headers.h"
 #include "whirl/http/httputil.h"
+#include "whirl/http/request_parser.h"
 #include "whirl/runtime/ioloop.h"
 
 namespace whirl {

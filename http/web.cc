@@ -2,10 +2,9 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 #include <ctime>
+#include <nlohmann/json.hpp>
 
 #include "http/gzip_content_encoding.h"
 #include "whirl/runtime/errors.h"
@@ -17,7 +16,7 @@ namespace {
 
 // The methods RequestHandler dispatches, in the order an Allow header lists them.
 constexpr std::pair<std::string_view, Method> kMethods[] = {
-    {"GET", Method::kGet},     {"HEAD", Method::kHead},     {"POST", Method::kPost},       {"PUT", Method::kPut},
+    {"GET", Method::kGet},     {"HEAD", Method::kHead},     {"POST", Method::kPost},      {"PUT", Method::kPut},
     {"PATCH", Method::kPatch}, {"DELETE", Method::kDelete}, {"OPTIONS", Method::kOptions}};
 
 std::optional<Method> method_named(std::string_view name) noexcept {

@@ -50,10 +50,11 @@
 
 #include <concepts>
 #include <cstdint>
-#include <initializer_list>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -61,12 +62,10 @@
 #include <type_traits>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
-
-#include "whirl/http/http_headers.h"
 #include "whirl/http/http_connection.h"
-#include "whirl/http/httputil.h"
+#include "whirl/http/http_headers.h"
 #include "whirl/http/http_server_request.h"
+#include "whirl/http/httputil.h"
 #include "whirl/http/routing.h"
 #include "whirl/runtime/task.h"
 
@@ -156,10 +155,8 @@ class RequestHandler {
   // Content-Type application/json. Like Tornado, only objects: a top-level
   // array throws std::invalid_argument (old browsers let a page read it).
   template <typename Json>
-    requires std::same_as<Json, nlohmann::json>  // not a conversion: "text" must not become JSON
-  void write(const Json& object) {
-    write_json(object);
-  }
+  requires std::same_as<Json, nlohmann::json>  // not a conversion: "text" must not become JSON
+  void write(const Json& object) { write_json(object); }
   // Sends the headers and what is buffered (chunked), then waits for it to leave.
   Task<void> flush();
   // Ends the response (buffered body, Content-Length when nothing was flushed).

@@ -1,5 +1,7 @@
 // Application and RequestHandler (web.h) and routing (routing.h): what a
 // handler writes, how routes match, compression, and handing the stream over.
+#include "whirl/http/web.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -7,7 +9,6 @@
 
 #include "whirl/http/gzip.h"
 #include "whirl/http/routing.h"
-#include "whirl/http/web.h"
 #include "whirl/testing/http_server_thread.h"
 
 namespace whirl {
