@@ -49,10 +49,10 @@
 #include "whirl/net/ssl_options.h"
 #include "whirl/net/tcpclient.h"
 #include "whirl/runtime/gen.h"
+#include "whirl/runtime/internal/ring_queue.h"
 #include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/locks.h"
 #include "whirl/runtime/periodic_callback.h"
-#include "whirl/runtime/ring_queue.h"
 
 using namespace std::chrono_literals;
 using whirl::Clock;

@@ -29,7 +29,7 @@
 #include "examples/server_flags.h"
 #include "whirl/http/httpserver.h"
 #include "whirl/http/web.h"
-#include "whirl/runtime/frame_pool.h"
+#include "whirl/runtime/internal/frame_pool.h"
 #include "whirl/runtime/ioloop.h"
 
 using whirl::HTTPConnection;

@@ -164,4 +164,17 @@ void HTTPHeaders::add_from_block(std::uint32_t name_offset, std::uint32_t name_l
   entries_.push_back({name_offset, name_length, value_offset, value_length});
 }
 
+bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
+  if (text.empty()) return false;
+  std::uint64_t v = 0;
+  for (char c : text) {
+    if (!(c >= '0' && c <= '9')) return false;
+    auto digit = static_cast<std::uint64_t>(c - '0');
+    if (v > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return false;
+    v = v * 10 + digit;
+  }
+  value = v;
+  return true;
+}
+
 }  // namespace whirl

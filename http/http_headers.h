@@ -125,6 +125,9 @@ constexpr int hex_value(char c) noexcept {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
+// 1*DIGIT as an unsigned integer (Content-Length); false for anything else
+// or overflow.
+bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept;
 // Whether the comma-separated `list` holds `token`, case-insensitively, each
 // element trimmed of OWS ("keep-alive, Close" holds "close").
 bool list_contains(std::string_view list, std::string_view token) noexcept;

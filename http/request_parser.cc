@@ -113,19 +113,6 @@ bool starts_with_icase(std::string_view s, std::string_view prefix) noexcept {
 
 }  // namespace
 
-bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept {
-  if (text.empty()) return false;
-  std::uint64_t v = 0;
-  for (char c : text) {
-    if (!is_digit(c)) return false;
-    auto digit = static_cast<std::uint64_t>(c - '0');
-    if (v > (std::numeric_limits<std::uint64_t>::max() - digit) / 10) return false;
-    v = v * 10 + digit;
-  }
-  value = v;
-  return true;
-}
-
 void RequestParser::reset() noexcept {
   scanned_ = line_start_ = head_start_ = head_end_ = 0;
   authority_ = {};

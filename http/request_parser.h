@@ -112,7 +112,4 @@ class RequestParser {
   const char* error_reason_ = "";
 };
 
-// 1*DIGIT as an unsigned integer; false for anything else or overflow.
-bool parse_decimal(std::string_view text, std::uint64_t& value) noexcept;
-
 }  // namespace whirl

@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include "whirl/http/http_headers.h"
-#include "whirl/http/request_parser.h"
 
 namespace whirl {
 namespace {

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "whirl/net/buffer_ring.h"
+#include "whirl/net/internal/buffer_ring.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/log.h"
 
@@ -630,17 +630,20 @@ void IOStream::take_back_receive(bool keep_data) {
       this);
 }
 
-std::string IOStream::detach_for_tls() {
+IOStream::TakenSocket IOStream::take_socket() {
+  if (pending_read_ != nullptr) throw std::logic_error("take_socket: a read is pending");
+  if (writing() || loop_.in_flight(send_id_)) throw std::logic_error("take_socket: a write is pending");
+  if (closed_) throw StreamClosedError(error_);
   take_back_receive(/*keep_data=*/true);
   receive_armed_ = false;
   receive_stopping_ = false;
-  std::string early(unread());
+  TakenSocket taken{std::move(socket_), std::string(unread()), options_};
   buffer_.clear();
   buffer_pos_ = 0;
   flusher_.cancel();
-  closed_ = true;  // this stream is done; the socket lives on in the TLS one
+  closed_ = true;  // this stream is done; the socket lives on in its taker
   close_callback_ = nullptr;
-  return early;
+  return taken;
 }
 
 void IOStream::raise_closed(int error) const { throw StreamClosedError(error); }

@@ -46,7 +46,7 @@
 // Transports. The bytes on the socket need not be the bytes the stream
 // reads and writes: SSLIOStream (ssl_iostream.h) overrides the protected
 // transport hooks below to decrypt what arrives and encrypt what leaves,
-// and start_tls() turns a plaintext stream into one.
+// and start_tls() (there) turns a plaintext stream into one.
 #pragma once
 
 #include <coroutine>
@@ -61,13 +61,10 @@
 
 #include "whirl/net/socket.h"
 #include "whirl/runtime/cancellation.h"
+#include "whirl/runtime/internal/unique_function.h"
 #include "whirl/runtime/ioloop.h"
-#include "whirl/runtime/unique_function.h"
 
 namespace whirl {
-
-class SSLIOStream;
-struct SSLOptions;
 
 // The stream was closed (by us, the peer, or an error). real_error() is the
 // errno that closed it, 0 for a clean close or end of file.
@@ -278,13 +275,16 @@ class IOStream {
   // _total_write_index - _total_write_done_index).
   std::size_t write_buffer_size() const noexcept { return queued_.size() + sending_.size() - sending_pos_; }
 
-  // Tornado's start_tls: a TLS stream over this connection (for STARTTLS
-  // exchanges). Bytes already received and not yet read become the TLS
-  // stream's first input; this stream is left closed (its socket moved out,
-  // not shut). Throws std::logic_error while a read or write is pending,
-  // StreamClosedError if closed, and the SSLOptions validation errors.
-  std::unique_ptr<SSLIOStream> start_tls(bool server_side, const SSLOptions& ssl_options,
-                                         std::string server_hostname = "");
+  // Hands the socket and the bytes received but not read to a new owner
+  // (start_tls in ssl_iostream.h builds a TLS stream from them); this stream
+  // is left closed, its socket moved out, not shut. Throws std::logic_error
+  // while a read or write is pending, StreamClosedError if closed.
+  struct TakenSocket {
+    Socket socket;
+    std::string unread;
+    Options options;
+  };
+  TakenSocket take_socket();
 
  protected:
   // ---- the transport boundary (SSLIOStream overrides these) ----
@@ -369,7 +369,6 @@ class IOStream {
       on_first_use();
     }
   }
-  std::string detach_for_tls();
   void take_back_receive(bool keep_data);
 
   IOLoop& loop_;

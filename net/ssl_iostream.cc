@@ -344,15 +344,15 @@ std::string SSLIOStream::server_name() const {
 
 // ---------------------------------------------------------------- start_tls
 
-std::unique_ptr<SSLIOStream> IOStream::start_tls(bool server_side, const SSLOptions& ssl_options,
-                                                 std::string server_hostname) {
-  if (pending_read_ != nullptr) throw std::logic_error("start_tls: a read is pending");
-  if (writing() || loop_.in_flight(send_id_)) throw std::logic_error("start_tls: a write is pending");
-  if (closed_) throw StreamClosedError(error_);
+std::unique_ptr<SSLIOStream> start_tls(IOStream& stream, bool server_side, const SSLOptions& ssl_options,
+                                       std::string server_hostname) {
+  if (stream.reading() || stream.writing()) throw std::logic_error("start_tls: a read or write is pending");
+  if (stream.closed()) throw StreamClosedError(stream.error());
+  // The context first: invalid options must leave the plaintext stream as it was.
   std::shared_ptr<const SSLContext> context = SSLContext::create(ssl_options, server_side);
-  std::string early_input = detach_for_tls();
-  return std::make_unique<SSLIOStream>(std::move(socket_), std::move(context), std::move(server_hostname), options_,
-                                       std::move(early_input));
+  IOStream::TakenSocket taken = stream.take_socket();
+  return std::make_unique<SSLIOStream>(std::move(taken.socket), std::move(context), std::move(server_hostname),
+                                       taken.options, std::move(taken.unread));
 }
 
 }  // namespace whirl

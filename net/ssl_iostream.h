@@ -117,4 +117,13 @@ class SSLIOStream final : public IOStream {
   std::string ssl_error_;
 };
 
+// Tornado's IOStream.start_tls: a TLS stream over `stream`'s connection
+// (for STARTTLS exchanges). Bytes already received and not yet read become
+// the TLS stream's first input; `stream` is left closed (take_socket).
+// Throws std::logic_error while a read or write is pending on it,
+// StreamClosedError if it is closed, and the SSLOptions validation errors
+// (then `stream` is untouched).
+std::unique_ptr<SSLIOStream> start_tls(IOStream& stream, bool server_side, const SSLOptions& ssl_options,
+                                       std::string server_hostname = "");
+
 }  // namespace whirl

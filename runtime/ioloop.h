@@ -59,10 +59,10 @@
 #include <vector>
 
 #include "whirl/runtime/cancellation.h"
-#include "whirl/runtime/ring_queue.h"
+#include "whirl/runtime/internal/ring_queue.h"
+#include "whirl/runtime/internal/timer_heap.h"
+#include "whirl/runtime/internal/unique_function.h"
 #include "whirl/runtime/task.h"
-#include "whirl/runtime/timer_heap.h"
-#include "whirl/runtime/unique_function.h"
 
 namespace whirl {
 

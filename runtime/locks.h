@@ -20,9 +20,9 @@
 #include <optional>
 #include <utility>
 
+#include "whirl/runtime/clock.h"
+#include "whirl/runtime/internal/wait_list.h"
 #include "whirl/runtime/task.h"
-#include "whirl/runtime/timer_heap.h"
-#include "whirl/runtime/wait_list.h"
 
 namespace whirl {
 

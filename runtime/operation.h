@@ -36,8 +36,8 @@
 
 #include "whirl/runtime/cancellation.h"
 #include "whirl/runtime/errors.h"
+#include "whirl/runtime/internal/ring_queue.h"
 #include "whirl/runtime/ioloop.h"
-#include "whirl/runtime/ring_queue.h"
 #include "whirl/runtime/task.h"
 
 namespace whirl {

@@ -13,9 +13,9 @@
 // callback is logged and the schedule continues.
 #pragma once
 
+#include "whirl/runtime/clock.h"
+#include "whirl/runtime/internal/unique_function.h"
 #include "whirl/runtime/ioloop.h"
-#include "whirl/runtime/timer_heap.h"
-#include "whirl/runtime/unique_function.h"
 
 namespace whirl {
 

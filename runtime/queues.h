@@ -20,9 +20,9 @@
 #include <utility>
 
 #include "whirl/runtime/errors.h"
+#include "whirl/runtime/internal/ring_queue.h"
+#include "whirl/runtime/internal/wait_list.h"
 #include "whirl/runtime/locks.h"
-#include "whirl/runtime/ring_queue.h"
-#include "whirl/runtime/wait_list.h"
 
 namespace whirl {
 

@@ -41,7 +41,7 @@
 #include <utility>
 
 #include "whirl/runtime/cancellation.h"
-#include "whirl/runtime/frame_pool.h"
+#include "whirl/runtime/internal/frame_pool.h"
 
 namespace whirl {
 

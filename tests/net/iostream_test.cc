@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "whirl/net/buffer_ring.h"
+#include "whirl/net/internal/buffer_ring.h"
 #include "whirl/net/tcpclient.h"
 #include "whirl/net/tcpserver.h"
 #include "whirl/runtime/errors.h"

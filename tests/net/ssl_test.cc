@@ -304,7 +304,7 @@ TEST(SSLIOStream, WaitingForTheHandshakeTwiceAtOnceIsALogicError) {
   run([]() -> Task<void> {
     TLSServer server(server_options());
     std::unique_ptr<IOStream> plain = co_await TCPClient::connect("127.0.0.1", server.port());
-    std::unique_ptr<SSLIOStream> tls = plain->start_tls(false, client_options(), "localhost");
+    std::unique_ptr<SSLIOStream> tls = start_tls(*plain, false, client_options(), "localhost");
     bool first_done = false;
     auto first = [](SSLIOStream* stream, bool* done) -> Task<void> {
       co_await stream->wait_for_handshake();
@@ -513,7 +513,7 @@ TEST(SSLIOStream, StartTLSUpgradesAPlaintextExchange) {
         std::string command = co_await stream.read_until("\n");
         if (command != "STARTTLS\n") co_return;
         co_await stream.write("GO\n");
-        std::unique_ptr<SSLIOStream> tls = stream.start_tls(true, server_options());
+        std::unique_ptr<SSLIOStream> tls = start_tls(stream, true, server_options());
         secret = co_await tls->read_until("\n");
         co_await tls->write("secret received\n");
       }
@@ -523,7 +523,7 @@ TEST(SSLIOStream, StartTLSUpgradesAPlaintextExchange) {
     co_await plain->write("STARTTLS\n");
     std::string go = co_await plain->read_until("\n");
     EXPECT_EQ(go, "GO\n");
-    std::unique_ptr<SSLIOStream> tls = plain->start_tls(false, client_options(), "localhost");
+    std::unique_ptr<SSLIOStream> tls = start_tls(*plain, false, client_options(), "localhost");
     EXPECT_TRUE(plain->closed()) << "the plaintext stream gave its connection away";
     co_await tls->write("the password\n");
     std::string ack = co_await tls->read_until("\n");
@@ -545,11 +545,11 @@ TEST(SSLIOStream, StartTLSIsRefusedWhileAReadOrWriteIsPending) {
     IOStream* stream = plain.get();
     auto reader = IOLoop::current().spawn([](IOStream* s) -> Task<void> { co_await s->read_bytes(1); }(stream));
     co_await moment();
-    EXPECT_THROW(plain->start_tls(false, client_options(), "localhost"), std::logic_error);
+    EXPECT_THROW(start_tls(*plain, false, client_options(), "localhost"), std::logic_error);
     reader.cancel();
     co_await moment();
     plain->write("queued, not yet sent");
-    EXPECT_THROW(plain->start_tls(false, client_options(), "localhost"), std::logic_error);
+    EXPECT_THROW(start_tls(*plain, false, client_options(), "localhost"), std::logic_error);
   });
 }
 

@@ -1,4 +1,4 @@
-// whirl/runtime/timer_heap.h: the IOLoop's user-space timers.
+// whirl/runtime/internal/timer_heap.h: the IOLoop's user-space timers.
 //
 // One binary min-heap ordered by (deadline, insertion sequence), so timers
 // fire in deadline order and timers with the same deadline fire in the order
@@ -15,20 +15,10 @@
 #include <optional>
 #include <vector>
 
-#include "whirl/runtime/unique_function.h"
+#include "whirl/runtime/clock.h"
+#include "whirl/runtime/internal/unique_function.h"
 
 namespace whirl {
-
-using Clock = std::chrono::steady_clock;
-using Duration = Clock::duration;
-using TimePoint = Clock::time_point;
-
-// Names a scheduled timeout (IOLoop::call_later / call_at). Default: none.
-struct TimeoutHandle {
-  std::uint32_t slot = UINT32_MAX;
-  std::uint32_t generation = 0;
-  explicit operator bool() const noexcept { return slot != UINT32_MAX; }
-};
 
 class TimerHeap {
  public:

@@ -1,4 +1,4 @@
-// whirl/net/buffer_ring.h: the IOLoop's provided-buffer ring for receives.
+// whirl/net/internal/buffer_ring.h: the IOLoop's provided-buffer ring for receives.
 //
 // Every IOStream of a loop receives through one multishot recv that picks
 // its buffer from this ring (IOSQE_BUFFER_SELECT), so an idle connection

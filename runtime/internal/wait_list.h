@@ -1,4 +1,4 @@
-// whirl/runtime/wait_list.h: the one waiting mechanism under locks.h and queues.h.
+// whirl/runtime/internal/wait_list.h: the one waiting mechanism under locks.h and queues.h.
 //
 // A Waiter is the awaiter object of a task blocked on a primitive (an Event,
 // a Lock, a Queue …). It lives in the waiting coroutine's frame and links
@@ -25,8 +25,8 @@
 #include <optional>
 
 #include "whirl/runtime/cancellation.h"
+#include "whirl/runtime/internal/timer_heap.h"
 #include "whirl/runtime/ioloop.h"
-#include "whirl/runtime/timer_heap.h"
 
 namespace whirl {
 

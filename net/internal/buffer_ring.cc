@@ -1,4 +1,4 @@
-#include "whirl/net/buffer_ring.h"
+#include "whirl/net/internal/buffer_ring.h"
 
 #include <sys/mman.h>
 

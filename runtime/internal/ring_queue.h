@@ -1,4 +1,4 @@
-// whirl/runtime/ring_queue.h: a growable FIFO ring buffer.
+// whirl/runtime/internal/ring_queue.h: a growable FIFO ring buffer.
 //
 // The loop's ready queue and Queue<T> push and pop constantly; std::deque
 // allocates and frees blocks as it goes. RingQueue grows by doubling and never

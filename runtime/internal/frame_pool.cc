@@ -1,4 +1,4 @@
-#include "whirl/runtime/frame_pool.h"
+#include "whirl/runtime/internal/frame_pool.h"
 
 #include <new>
 #include <vector>

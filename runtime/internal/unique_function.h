@@ -1,4 +1,4 @@
-// whirl/runtime/unique_function.h: a move-only `void()` callable.
+// whirl/runtime/internal/unique_function.h: a move-only `void()` callable.
 //
 // IOLoop callbacks (add_callback, call_later, PeriodicCallback) are stored as
 // UniqueFunction. Unlike std::function it accepts move-only lambdas, and a

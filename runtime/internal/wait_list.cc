@@ -1,4 +1,4 @@
-#include "whirl/runtime/wait_list.h"
+#include "whirl/runtime/internal/wait_list.h"
 
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/ioloop.h"

@@ -1,4 +1,4 @@
-#include "whirl/runtime/timer_heap.h"
+#include "whirl/runtime/internal/timer_heap.h"
 
 #include <utility>
 

@@ -1,4 +1,4 @@
-// whirl/runtime/frame_pool.h: the per-thread allocator behind coroutine frames.
+// whirl/runtime/internal/frame_pool.h: the per-thread allocator behind coroutine frames.
 //
 // Every Task<T> call allocates a coroutine frame; a server makes several per
 // request. FramePool keeps freed frames on per-thread free lists, one list per
