@@ -54,8 +54,7 @@ whirl::TCPServer::Options server_options(const examples::ServerFlags& flags) {
 // Stops accepting, waits for open connections (5 s at most), stops the loop.
 whirl::Task<void> drain(EchoServer* server, whirl::IOLoop* loop) {
   server->stop();
-  whirl::TimePoint deadline = loop->time() + 5s;
-  while (server->open_connections() > 0 && loop->time() < deadline) co_await whirl::sleep(10ms);
+  co_await server->wait_for_connections(5s);
   loop->stop();
 }
 

@@ -10,6 +10,7 @@
 namespace whirl {
 
 TCPServer::TCPServer(Options options) : options_(std::move(options)) {
+  no_connections_.set();
   if (options_.ssl_options) ssl_context_ = SSLContext::create(*options_.ssl_options, /*server_side=*/true);
 }
 
@@ -62,6 +63,19 @@ void TCPServer::stop() {
   pending_sockets_.clear();
 }
 
+Task<bool> TCPServer::wait_for_connections(std::optional<Duration> timeout) {
+  if (!timeout) {
+    co_await no_connections_.wait();
+    co_return true;
+  }
+  try {
+    co_await no_connections_.wait(*timeout);
+  } catch (const TimeoutError&) {
+    co_return false;
+  }
+  co_return true;
+}
+
 IOStream::Options TCPServer::stream_options() const {
   IOStream::Options options;
   options.max_buffer_size = options_.max_buffer_size;
@@ -81,10 +95,15 @@ void TCPServer::on_connection(Socket connection, SocketAddress address) {
 
 Task<void> TCPServer::serve(Socket connection, SocketAddress address) {
   ++open_connections_;
+  no_connections_.clear();
+  // However the task ends (returned, thrown, destroyed by abort_connections).
   struct Count {
     std::size_t& open;
-    ~Count() { --open; }
-  } count{open_connections_};
+    Event& none;
+    ~Count() {
+      if (--open == 0) none.set();
+    }
+  } count{open_connections_, no_connections_};
   std::unique_ptr<IOStream> owned;
   if (ssl_context_) {
     auto tls = std::make_unique<SSLIOStream>(std::move(connection), ssl_context_, "", stream_options());

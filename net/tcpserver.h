@@ -31,8 +31,13 @@
 // stop() stops accepting and closes the listening sockets; connections
 // already open continue. It is idempotent. Destroying the server closes the
 // connections still open (their tasks are destroyed with it, since their
-// handle_stream frames point at the server); to drain gracefully, stop()
-// and wait for open_connections() to reach 0 first.
+// handle_stream frames point at the server). To drain gracefully:
+//
+//     server.stop();
+//     bool drained = co_await server.wait_for_connections(30s);  // then destroy it
+//
+// (HTTPServer::close_all_connections also ends idle keep-alive connections,
+// which only the protocol knows how to do politely.)
 #pragma once
 
 #include <chrono>
@@ -45,6 +50,7 @@
 #include "whirl/net/netutil.h"
 #include "whirl/net/socket.h"
 #include "whirl/net/ssl_options.h"
+#include "whirl/runtime/locks.h"
 #include "whirl/runtime/task.h"
 
 namespace whirl {
@@ -94,6 +100,11 @@ class TCPServer {
   // Where the server listens (after listen/bind/add_sockets).
   const std::vector<SocketAddress>& addresses() const noexcept { return addresses_; }
   std::size_t open_connections() const noexcept { return open_connections_; }
+  // Completes once no connection is open (every handle_stream has
+  // returned): true then, false if `timeout` passed first (the connections
+  // still open are left as they are). A connection accepted meanwhile does
+  // not undo a completion that was already due.
+  Task<bool> wait_for_connections(std::optional<Duration> timeout = std::nullopt);
 
  protected:
   virtual Task<void> handle_stream(IOStream& stream, SocketAddress address) = 0;
@@ -115,6 +126,7 @@ class TCPServer {
   std::size_t prune_at_ = 64;
   std::vector<SocketAddress> addresses_;
   std::size_t open_connections_ = 0;
+  Event no_connections_;  // set while open_connections_ == 0
   bool stopped_ = false;
 };
 

@@ -251,6 +251,33 @@ TEST(TCPServer, StopIsIdempotentAndOpenConnectionsContinue) {
   });
 }
 
+TEST(TCPServer, WaitForConnectionsCompletesWhenTheLastConnectionEnds) {
+  run([]() -> Task<void> {
+    EchoServer server;
+    server.listen(0, "127.0.0.1");
+    EXPECT_TRUE(co_await server.wait_for_connections(1s)) << "nothing open: at once";
+    std::unique_ptr<IOStream> first = co_await TCPClient::connect("127.0.0.1", port_of(server));
+    std::unique_ptr<IOStream> second = co_await TCPClient::connect("127.0.0.1", port_of(server));
+    co_await first->write("x");
+    co_await first->read_bytes(1);
+    co_await second->write("y");
+    co_await second->read_bytes(1);
+    EXPECT_EQ(server.open_connections(), 2u);
+    server.stop();
+    EXPECT_FALSE(co_await server.wait_for_connections(50ms)) << "both are still open";
+    bool drained = false;
+    IOLoop::current().spawn(
+        [](TCPServer& s, bool& done) -> Task<void> { done = co_await s.wait_for_connections(); }(server, drained));
+    first->close();
+    co_await sleep(50ms);
+    EXPECT_FALSE(drained) << "one is still open";
+    second->close();
+    for (int i = 0; i < 100 && !drained; ++i) co_await sleep(10ms);
+    EXPECT_TRUE(drained);
+    EXPECT_EQ(server.open_connections(), 0u);
+  });
+}
+
 TEST(TCPClient, ARefusedConnectionThrowsStreamClosedErrorWithECONNREFUSED) {
   run([]() -> Task<void> {
     int port;
