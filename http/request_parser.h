@@ -20,7 +20,7 @@
 // in one pass where it lies: the block is copied once into `headers`, whose
 // fields are offsets into that copy.
 //
-// Strictness (RFC 9110/9112; DESIGN.md §5). Anything a second parser could
+// Strictness (RFC 9110/9112). Anything a second parser could
 // read another way is refused, because request smuggling lives in the gap
 // between two parsers' readings:
 //   - line endings are CRLF only: a bare CR or LF anywhere is 400;

@@ -376,7 +376,7 @@ void IOStream::on_receive(int result, unsigned flags) {
     BufferRing::of(loop_).note_exhausted();
   } else if (result == -ECANCELED || result == -EINTR || result == -EAGAIN) {
     // ENOBUFS: every ring buffer is in use; not an error, re-armed below
-    // (DESIGN.md §4). ECANCELED: our own pause or close.
+    // (docs/ARCHITECTURE.md §3). ECANCELED: our own pause or close.
   } else {
     error = -result;
   }

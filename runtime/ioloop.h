@@ -32,7 +32,7 @@
 // the one thread-safe entry (it writes an eventfd the loop reads through the
 // ring); every other member must be called on the loop's thread.
 //
-// Lifetime rule (DESIGN.md §3): every SQE's user_data names a slot in the
+// Lifetime rule (docs/ARCHITECTURE.md §2): every SQE's user_data names a slot in the
 // loop's operation table, not the awaiting object itself. An operation
 // stays in its slot until its final CQE is reaped, so a CQE that arrives late
 // (after its task was cancelled or destroyed) finds an orphaned slot and is

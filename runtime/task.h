@@ -26,7 +26,7 @@
 //    synchronously, while the awaiter's await_suspend is still on the stack,
 //    does NOT transfer: await_suspend sees the completion and returns false,
 //    so the awaiter continues in its own frame. GCC at -O0 does not turn
-//    symmetric transfer into a tail call (DESIGN.md §3), and without this a
+//    symmetric transfer into a tail call (docs/ARCHITECTURE.md §2.2), and without this a
 //    loop awaiting a million ready tasks grows the stack a million frames.
 //  * Cancellation. A child inherits its awaiter's CancellationToken; see
 //    cancellation.h.

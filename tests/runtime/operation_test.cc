@@ -54,7 +54,7 @@ TEST(Operation, ErrorsComeBackAsNegativeErrno) {
   EXPECT_EQ(loop.run_sync(read_bad_fd()), -EBADF);
 }
 
-// The race DESIGN.md §3 asks for: the operation has already completed (its
+// The race docs/ARCHITECTURE.md §2.1 names: the operation has already completed (its
 // CQE is reaped, not yet delivered) when the cancellation arrives. The
 // ASYNC_CANCEL then finds nothing (-ENOENT) and the real result wins.
 Task<int> read_then_cancel_late(int fd, CancellationToken* scope_out[1]) {

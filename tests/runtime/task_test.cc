@@ -85,7 +85,7 @@ Task<long> await_many_ready_tasks(int count) {
   co_return sum;
 }
 
-// DESIGN.md §3: GCC does not guarantee the symmetric-transfer tail call at -O0;
+// docs/ARCHITECTURE.md §2.2: GCC does not guarantee the symmetric-transfer tail call at -O0;
 // this same test is also built with -O0 (task_o0_test).
 TEST(Task, AwaitingAMillionReadyTasksDoesNotOverflowTheStack) {
   IOLoop loop;
