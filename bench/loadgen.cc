@@ -43,6 +43,7 @@
 
 #include "bench/hdr_histogram.h"
 #include "bench/loadgen_options.h"
+#include "bench/repeating_response_parser.h"
 #include "whirl/http/response_parser.h"
 #include "whirl/net/iostream.h"
 #include "whirl/net/resolver.h"
@@ -55,6 +56,7 @@
 #include "whirl/runtime/periodic_callback.h"
 
 using namespace std::chrono_literals;
+using bench::RepeatingResponseParser;
 using whirl::Clock;
 using whirl::IOStream;
 using whirl::ResponseParser;
@@ -106,7 +108,7 @@ struct Outstanding {
 struct Connection {
   int index = 0;
   IOStream* stream = nullptr;
-  ResponseParser parser;
+  RepeatingResponseParser parser;
   whirl::RingQueue<Outstanding> sent;
   TimePoint last_progress{};
   bool timed_out = false;
@@ -188,7 +190,7 @@ void take_answers(Run& run, Connection& conn, int n, TimePoint now, Answered& an
 
 // Frames the complete responses at the front of `in`, oldest request first,
 // into `answered`; `taken` is how many bytes they filled. Repeats of the
-// last head are framed a run at a time (ResponseParser::parse_repeats; all
+// last head are framed a run at a time (RepeatingResponseParser::parse_repeats; all
 // requests of a run are of one method).
 Progress parse_responses(Run& run, Connection& conn, std::string_view in, std::size_t& taken, TimePoint now,
                          Answered& answered) {

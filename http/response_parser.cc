@@ -70,8 +70,7 @@ ResponseParser::Result ResponseParser::fail(const char* reason) noexcept {
 
 ResponseParser::Result ResponseParser::parse(std::string_view in, std::size_t& consumed) {
   consumed = 0;
-  // The common case first: the same head as last time, framed as last time.
-  if (state_ == State::kHead) take_remembered_head(in, consumed);
+  if (state_ == State::kHead) take_known_head(in, consumed);
   for (;;) {
     std::string_view rest(in.data() + consumed, in.size() - consumed);  // consumed <= in.size()
     switch (state_) {
@@ -117,35 +116,6 @@ ResponseParser::Result ResponseParser::parse(std::string_view in, std::size_t& c
   }
 }
 
-std::size_t ResponseParser::parse_repeats(std::string_view in, std::size_t max, std::size_t& consumed) noexcept {
-  consumed = 0;
-  const Framing& framing = remembered_framing_;
-  std::size_t head = remembered_head_.size();
-  // Only a response that ends where its framing says and leaves the
-  // connection open can be followed by another.
-  bool repeatable = head != 0 && state_ == State::kHead && head_bytes_ == 0 &&
-                    head_request_ == remembered_for_head_request_ && framing.keep_alive &&
-                    (framing.state == State::kFixed || framing.state == State::kDone);
-  if (!repeatable) return 0;
-  std::uint64_t body = framing.state == State::kFixed ? framing.remaining : 0;
-  if (body > in.size()) return 0;
-  std::size_t size = head + static_cast<std::size_t>(body);
-  std::size_t count = 0;
-  while (count < max && in.size() - consumed >= size &&
-         std::memcmp(in.data() + consumed, remembered_head_.data(), head) == 0) {
-    consumed += size;
-    ++count;
-  }
-  if (count == 0) return 0;
-  head_ = remembered_facts_;
-  state_ = State::kDone;
-  keep_alive_ = true;
-  remaining_ = 0;
-  head_bytes_ = head;
-  body_bytes_ = body;
-  return count;
-}
-
 ResponseParser::Result ResponseParser::finish_at_close() noexcept {
   if (state_ == State::kUntilClose || state_ == State::kDone) {
     state_ = State::kDone;
@@ -187,34 +157,35 @@ ResponseParser::Result ResponseParser::parse_head(std::string_view in, std::size
   head_bytes_ += pos;
   choose_framing();
   if (state_ == State::kError) return Result::kError;
-  remember_head(in.substr(0, pos));
+  head_parsed(in.substr(0, pos));
   return Result::kDone;
 }
 
-bool ResponseParser::take_remembered_head(std::string_view in, std::size_t& consumed) noexcept {
-  std::size_t size = remembered_head_.size();
-  if (size == 0 || in.size() < size || head_request_ != remembered_for_head_request_ ||
-      std::memcmp(in.data(), remembered_head_.data(), size) != 0) {
-    return false;
-  }
-  head_ = remembered_facts_;
-  state_ = remembered_framing_.state;
-  keep_alive_ = remembered_framing_.keep_alive;
-  remaining_ = remembered_framing_.remaining;
-  head_bytes_ += size;
-  consumed = size;
-  return true;
+ResponseParser::HeadState ResponseParser::head_state() const noexcept {
+  HeadState state;
+  state.facts_ = head_;
+  state.state_ = state_;
+  state.keep_alive_ = keep_alive_;
+  state.remaining_ = remaining_;
+  state.head_request_ = head_request_;
+  return state;
 }
 
-void ResponseParser::remember_head(std::string_view head) {
-  if (head.size() > kMaxRememberedHead) {
-    remembered_head_.clear();
-    return;
-  }
-  remembered_head_.assign(head);
-  remembered_facts_ = head_;
-  remembered_framing_ = Framing{.state = state_, .keep_alive = keep_alive_, .remaining = remaining_};
-  remembered_for_head_request_ = head_request_;
+void ResponseParser::resume_after_head(const HeadState& state, std::size_t head_bytes) noexcept {
+  head_ = state.facts_;
+  state_ = state.state_;
+  keep_alive_ = state.keep_alive_;
+  remaining_ = state.remaining_;
+  head_bytes_ += head_bytes;
+}
+
+void ResponseParser::complete_response(const HeadState& state, std::size_t head_bytes) noexcept {
+  head_ = state.facts_;
+  state_ = State::kDone;
+  keep_alive_ = state.keep_alive_;
+  remaining_ = 0;
+  head_bytes_ = head_bytes;
+  body_bytes_ = state.body_length();
 }
 
 bool ResponseParser::parse_status_line(std::string_view line) {

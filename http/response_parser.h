@@ -27,11 +27,14 @@
 // 1*DIGIT (repeats must agree), and a response carrying both
 // Transfer-Encoding and Content-Length is refused. A refused response leaves
 // the connection unusable: nothing says where the next response begins.
+//
+// A subclass may skip parsing heads it recognizes (take_known_head): the
+// load generator's RepeatingResponseParser (bench/) frames a server's
+// identical pipelined answers a run at a time that way.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
-#include <string>
 #include <string_view>
 
 #include "whirl/http/chunked_decoder.h"
@@ -48,6 +51,9 @@ class ResponseParser {
 
   ResponseParser() = default;
   explicit ResponseParser(Limits limits) noexcept : limits_(limits) {}
+  ResponseParser(const ResponseParser&) = default;
+  ResponseParser& operator=(const ResponseParser&) = default;
+  virtual ~ResponseParser() = default;
 
   // Readies the parser for the next response; a response to HEAD has no body
   // whatever its headers say.
@@ -56,18 +62,6 @@ class ResponseParser {
   // response (consume them, even on kNeedMore: body bytes are skipped as they
   // come). kDone: the response ended; bytes after `consumed` are the next one.
   Result parse(std::string_view in, std::size_t& consumed);
-  // The pipelined steady state at the cost of one memcmp a response: frames
-  // up to `max` responses in a row at the front of `in` while each repeats
-  // the last cleanly parsed head byte for byte (see below) and that head
-  // gives a fixed-length or empty body and keeps the connection open.
-  // Call it where parse() would start a response (after start()). All of
-  // the run answer the kind of request start() was given (HEAD or not), so
-  // `max` must not reach past a change of kind. Returns how many it framed
-  // and sets `consumed` to their bytes; the parser is then where start()
-  // and parse() of the last of them would have left it (kDone: code(),
-  // body_bytes() and the rest describe that response). 0 when the first is
-  // no such repeat: parse() it.
-  std::size_t parse_repeats(std::string_view in, std::size_t max, std::size_t& consumed) noexcept;
   // The peer closed: a body delimited by the close ends here (kDone);
   // anything else is a truncated response (kError).
   Result finish_at_close() noexcept;
@@ -82,8 +76,7 @@ class ResponseParser {
  private:
   enum class State : unsigned char { kHead, kFixed, kChunked, kUntilClose, kDone, kError };
 
-  // What a head says about framing: everything choose_framing() reads,
-  // kept together so that a remembered head is restored in one copy.
+  // What a head says about framing: everything choose_framing() reads.
   struct HeadFacts {
     int code = 0;
     bool http11 = false;
@@ -93,24 +86,52 @@ class ResponseParser {
     bool connection_close = false;
     std::uint64_t content_length = 0;
   };
-  // What choose_framing() made of a head: the state it moved to, whether
-  // the connection stays open, and the fixed body's length.
-  struct Framing {
-    State state = State::kHead;
-    bool keep_alive = false;
-    std::uint64_t remaining = 0;
-  };
-  // A server answers a stream of requests with heads that are mostly the
-  // same bytes (until its Date header ticks). The last head that parsed
-  // cleanly is kept with its facts and its framing; a head whose bytes equal
-  // it is neither parsed nor framed again. Sound because the kept bytes end
-  // with the head's empty line (input that starts with them has exactly
-  // that head), and the framing is reused only for the same kind of request
-  // (a response to HEAD has no body whatever its head says).
-  static constexpr std::size_t kMaxRememberedHead = 512;
-  bool take_remembered_head(std::string_view in, std::size_t& consumed) noexcept;
-  void remember_head(std::string_view head);
 
+ public:
+  // What parsing one head left behind: its facts and the framing chosen for
+  // it. A reader that recognizes a head it has seen before (a load
+  // generator, whose server repeats the same head byte for byte) restores
+  // the state instead of parsing again: see take_known_head.
+  class HeadState {
+   public:
+    // The response leaves the connection open at an end its head gives (a
+    // fixed-length or empty body): one like it may follow.
+    bool repeatable() const noexcept { return keep_alive_ && (state_ == State::kFixed || state_ == State::kDone); }
+    // The body's length, for a repeatable response.
+    std::uint64_t body_length() const noexcept { return state_ == State::kFixed ? remaining_ : 0; }
+    bool for_head_request() const noexcept { return head_request_; }
+
+   private:
+    friend class ResponseParser;
+    HeadFacts facts_;
+    State state_ = State::kHead;
+    bool keep_alive_ = false;
+    std::uint64_t remaining_ = 0;
+    bool head_request_ = false;
+  };
+
+ protected:
+  // ---- for subclasses that recognize heads (bench/repeating_response_parser.h) ----
+
+  // Called where a response's head begins in `in`. An override that knows
+  // the head `in` starts with sets `consumed` to its size, calls
+  // resume_after_head with the state it kept, and returns true; parse()
+  // then goes on from the body. The default parses every head.
+  virtual bool take_known_head(std::string_view /*in*/, std::size_t& /*consumed*/) { return false; }
+  // Called with each head parse() parsed (the bytes up to its empty line),
+  // once the framing is chosen: head_state() describes it.
+  virtual void head_parsed(std::string_view /*head*/) {}
+  HeadState head_state() const noexcept;
+  // As if parse() had just parsed a head of `head_bytes` with `state`.
+  void resume_after_head(const HeadState& state, std::size_t head_bytes) noexcept;
+  // As if parse() had just framed a whole repeatable response with `state`:
+  // its head of `head_bytes` and its body.
+  void complete_response(const HeadState& state, std::size_t head_bytes) noexcept;
+  // Where start() left it: nothing of the response parsed yet.
+  bool at_response_start() const noexcept { return state_ == State::kHead && head_bytes_ == 0; }
+  bool head_request() const noexcept { return head_request_; }
+
+ private:
   Result parse_head(std::string_view in, std::size_t& consumed);
   bool parse_status_line(std::string_view line);
   bool parse_field(std::string_view line);
@@ -128,10 +149,6 @@ class ResponseParser {
   std::uint64_t body_bytes_ = 0;
   std::size_t head_bytes_ = 0;
   const char* error_reason_ = "";
-  std::string remembered_head_;  // capacity kept: no allocation per response
-  HeadFacts remembered_facts_;
-  Framing remembered_framing_;
-  bool remembered_for_head_request_ = false;
 };
 
 }  // namespace whirl

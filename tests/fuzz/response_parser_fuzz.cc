@@ -1,15 +1,16 @@
-// tests/fuzz/response_parser_fuzz.cc: libFuzzer target for ResponseParser.
+// tests/fuzz/response_parser_fuzz.cc: libFuzzer target for ResponseParser
+// and the load generator's RepeatingResponseParser over it.
 //
 // The input's first byte picks how the rest is fed and which responses
 // answer HEAD; the rest is a stream of responses on one connection. It is
 // framed four ways, as loadgen and a client would:
 //
-//   1. whole, a new parser for every response (so nothing is remembered:
-//      the reference, a plain parse of every head);
-//   2. in pieces of 1-8 bytes, one parser for the connection;
-//   3. whole, trying parse_repeats() (runs of a repeated head) first;
-//   4. in pieces, trying parse_repeats() first (a run cut short by the end
-//      of what has arrived, loadgen's usual case).
+//   1. whole, a new ResponseParser for every response (the reference);
+//   2. in pieces of 1-8 bytes, one ResponseParser for the connection;
+//   3. whole, one RepeatingResponseParser trying parse_repeats() (runs of a
+//      repeated head) first, and reusing remembered heads in parse();
+//   4. the same in pieces (a run cut short by the end of what has arrived,
+//      loadgen's usual case).
 //
 // All must frame the same responses (where each ends, its status, head and
 // body sizes, keep-alive) and reach the same verdict. No call may consume
@@ -20,8 +21,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
+#include "bench/repeating_response_parser.h"
 #include "whirl/http/response_parser.h"
 
 namespace {
@@ -51,7 +54,6 @@ struct Outcome {
 struct Options {
   std::size_t step = 0;  // 0: the whole stream at once
   bool fresh = false;    // a new parser for every response
-  bool repeats = false;
   std::size_t max_repeats = 1;
   unsigned head_mask = 0;  // response i answers HEAD when bit i % 4 is set
 
@@ -72,9 +74,10 @@ Framed describe(const ResponseParser& parser, std::size_t end) {
 }
 
 // One connection's responses, fed as `options` says.
+template <typename Parser>
 Outcome frame(std::string_view stream, const Options& options) {
   Outcome outcome;
-  std::optional<ResponseParser> parser;
+  std::optional<Parser> parser;
   auto start_next = [&] {
     if (!parser || options.fresh) parser.emplace(kLimits);
     parser->start(options.head_request(outcome.responses.size()));
@@ -84,7 +87,7 @@ Outcome frame(std::string_view stream, const Options& options) {
   start_next();
   for (;;) {
     std::string_view available = stream.substr(consumed, fed - consumed);
-    if (options.repeats) {
+    if constexpr (std::is_same_v<Parser, bench::RepeatingResponseParser>) {
       std::size_t used = 0;
       std::size_t limit = options.run_limit(outcome.responses.size());
       std::size_t count = parser->parse_repeats(available, limit, used);
@@ -130,12 +133,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view stream(reinterpret_cast<const char*>(data) + 1, size - 1);
   Options reference{.fresh = true, .head_mask = static_cast<unsigned>(data[0] >> 4U)};
   Options pieces{.step = 1 + (data[0] & 7U), .head_mask = reference.head_mask};
-  Options repeats{.repeats = true, .max_repeats = (data[0] & 8U) != 0 ? 16U : 2U, .head_mask = reference.head_mask};
+  Options repeats{.max_repeats = (data[0] & 8U) != 0 ? 16U : 2U, .head_mask = reference.head_mask};
   Options repeats_in_pieces = repeats;
   repeats_in_pieces.step = pieces.step;
-  Outcome expected = frame(stream, reference);
-  check(frame(stream, pieces) == expected);
-  check(frame(stream, repeats) == expected);
-  check(frame(stream, repeats_in_pieces) == expected);
+  Outcome expected = frame<ResponseParser>(stream, reference);
+  check(frame<ResponseParser>(stream, pieces) == expected);
+  check(frame<bench::RepeatingResponseParser>(stream, repeats) == expected);
+  check(frame<bench::RepeatingResponseParser>(stream, repeats_in_pieces) == expected);
   return 0;
 }
