@@ -55,7 +55,10 @@ struct Stats {
 };
 
 Task<std::unique_ptr<whirl::IOStream>> open(const Config* config) {
-  if (config->context) co_return co_await whirl::TCPClient::connect_tls(config->host, config->port, config->context);
+  if (config->context) {
+    whirl::TCPClient::ConnectOptions tls{.ssl_context = config->context};
+    co_return co_await whirl::TCPClient::connect(config->host, config->port, tls);
+  }
   co_return co_await whirl::TCPClient::connect(config->host, config->port);
 }
 

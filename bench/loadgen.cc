@@ -344,9 +344,13 @@ Task<void> hold_idle(Run& run, Connection& conn) {
 Task<std::unique_ptr<IOStream>> open_stream(const Run& run, int index) {
   const bench::LoadgenOptions& options = run.options;
   whirl::Duration timeout = seconds(options.timeout);
-  if (run.tls) co_return co_await whirl::TCPClient::connect_tls(options.host, options.port, run.tls, timeout);
-  std::string source = options.sources > 1 ? fmt::format("127.0.0.{}", 1 + index % options.sources) : "";
-  co_return co_await whirl::TCPClient::connect(run.addresses, timeout, source);
+  whirl::TCPClient::ConnectOptions connect{.timeout = timeout};
+  if (run.tls) {
+    connect.ssl_context = run.tls;
+    co_return co_await whirl::TCPClient::connect(options.host, options.port, connect);
+  }
+  if (options.sources > 1) connect.source_ip = fmt::format("127.0.0.{}", 1 + index % options.sources);
+  co_return co_await whirl::TCPClient::connect(run.addresses, connect);
 }
 
 Task<void> connection_task(Run& run, Connection& conn, TimePoint origin) {

@@ -8,7 +8,7 @@
 //
 //     SSLOptions client;                    // verifies the server by default:
 //     client.ca_certs = "ca.pem";           // against these CAs (else the system's)
-//     auto stream = co_await TCPClient::connect("localhost", 8443, {}, "", {}, client);
+//     auto stream = co_await TCPClient::connect("localhost", 8443, {.ssl_options = client});
 //
 // Tornado accepts a dict and Python's SSLContext; whirl takes this struct, or
 // from_map() for string settings (command lines, configuration files).

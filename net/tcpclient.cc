@@ -123,30 +123,33 @@ Task<std::unique_ptr<IOStream>> within(std::optional<Duration> timeout, Task<std
 
 }  // namespace
 
-Task<std::unique_ptr<IOStream>> TCPClient::connect(std::string host, int port, std::optional<Duration> timeout,
-                                                   std::string source_ip, IOStream::Options options,
-                                                   std::optional<SSLOptions> ssl_options) {
+Task<std::unique_ptr<IOStream>> TCPClient::connect(std::string host, int port, ConnectOptions options) {
   // Built (and validated) before anything connects.
-  std::shared_ptr<const SSLContext> context;
-  if (ssl_options) context = SSLContext::create(*ssl_options, /*server_side=*/false);
-  return connect_tls(std::move(host), port, std::move(context), timeout, std::move(source_ip), options);
-}
-
-Task<std::unique_ptr<IOStream>> TCPClient::connect_tls(std::string host, int port,
-                                                       std::shared_ptr<const SSLContext> context,
-                                                       std::optional<Duration> timeout, std::string source_ip,
-                                                       IOStream::Options options) {
+  std::shared_ptr<const SSLContext> context = std::move(options.ssl_context);
+  if (!context && options.ssl_options) context = SSLContext::create(*options.ssl_options, /*server_side=*/false);
   if (context && context->server_side()) throw std::invalid_argument("TCPClient: a server-side SSLContext");
-  Task<std::unique_ptr<IOStream>> attempt =
-      resolve_and_connect(std::move(host), port, std::move(source_ip), options, std::move(context));
-  return within(timeout, std::move(attempt));
+  Task<std::unique_ptr<IOStream>> attempt = resolve_and_connect(std::move(host), port, std::move(options.source_ip),
+                                                                options.stream_options, std::move(context));
+  return within(options.timeout, std::move(attempt));
 }
 
-Task<std::unique_ptr<IOStream>> TCPClient::connect(std::vector<SocketAddress> addresses,
-                                                   std::optional<Duration> timeout, std::string source_ip,
-                                                   IOStream::Options options) {
-  Task<std::unique_ptr<IOStream>> attempt = connect_addresses(std::move(addresses), std::move(source_ip), options);
-  return within(timeout, std::move(attempt));
+Task<std::unique_ptr<IOStream>> TCPClient::connect(std::vector<SocketAddress> addresses, ConnectOptions options) {
+  if (options.ssl_options || options.ssl_context) {
+    throw std::invalid_argument("TCPClient::connect(addresses): TLS needs a host name; connect by name or start_tls");
+  }
+  Task<std::unique_ptr<IOStream>> attempt =
+      connect_addresses(std::move(addresses), std::move(options.source_ip), options.stream_options);
+  return within(options.timeout, std::move(attempt));
+}
+
+// Not coroutines: the default options are built here, outside any caller's
+// co_await expression.
+Task<std::unique_ptr<IOStream>> TCPClient::connect(std::string host, int port) {
+  return connect(std::move(host), port, ConnectOptions{});
+}
+
+Task<std::unique_ptr<IOStream>> TCPClient::connect(std::vector<SocketAddress> addresses) {
+  return connect(std::move(addresses), ConnectOptions{});
 }
 
 }  // namespace whirl

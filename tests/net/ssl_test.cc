@@ -108,8 +108,8 @@ Task<std::string> run_command(std::string command) {
 }
 
 Task<std::unique_ptr<IOStream>> connect_tls(int port, SSLOptions options, std::string host = "localhost") {
-  std::unique_ptr<IOStream> stream =
-      co_await TCPClient::connect(host, port, std::nullopt, "", IOStream::Options{}, std::move(options));
+  TCPClient::ConnectOptions tls{.ssl_options = std::move(options)};
+  std::unique_ptr<IOStream> stream = co_await TCPClient::connect(host, port, tls);
   co_return stream;
 }
 

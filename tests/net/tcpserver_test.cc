@@ -353,6 +353,32 @@ TEST(TCPClient, AnEmptyAddressListIsAnError) {
   });
 }
 
+TEST(TCPClient, TlsOptionsWithAnAddressListAreRefusedSinceNoNameCanBeVerified) {
+  run([]() -> Task<void> {
+    EchoServer server;
+    server.listen(0, "127.0.0.1");
+    std::vector<SocketAddress> addresses = co_await resolve("127.0.0.1", port_of(server));
+    TCPClient::ConnectOptions tls{.ssl_options = SSLOptions{}};
+    bool threw = false;
+    try {
+      co_await TCPClient::connect(addresses, tls);
+    } catch (const std::invalid_argument&) {
+      threw = true;
+    }
+    EXPECT_TRUE(threw);
+  });
+}
+
+TEST(TCPClient, ConnectOptionsCarryTheTimeoutAndTheSourceAddress) {
+  run([]() -> Task<void> {
+    EchoServer server;
+    server.listen(0, "127.0.0.1");
+    TCPClient::ConnectOptions options{.timeout = std::chrono::seconds(5), .source_ip = "127.0.0.2"};
+    std::unique_ptr<IOStream> client = co_await TCPClient::connect("127.0.0.1", port_of(server), options);
+    EXPECT_EQ(client->socket().local_address().ip(), "127.0.0.2");
+  });
+}
+
 Task<std::unique_ptr<IOStream>> connect_unix(std::string path) {
   Socket socket = Socket::create(AF_UNIX, SOCK_STREAM);
   sockaddr_un address{};
