@@ -183,7 +183,7 @@ void IOStream::start_read(ReadAwaiter* request) {
     finish_read(request, false);
     return;
   }
-  if (closed_) {
+  if (closed()) {
     finish_read(request, false);
     return;
   }
@@ -238,14 +238,14 @@ bool IOStream::try_complete(ReadAwaiter* request) {
     case Kind::kUntilClose:
       request->result_.append(unread());
       consume(buffered());
-      if (closed_ || eof_) {
+      if (state_ != State::kOpen) {
         request->state_ = ReadAwaiter::State::kDone;
         return true;
       }
       break;
   }
   // Closed, or the peer will send no more: what is buffered cannot grow.
-  if (closed_ || eof_) {
+  if (state_ != State::kOpen) {
     request->state_ = ReadAwaiter::State::kFailed;
     request->error_ = error_;
     return true;
@@ -331,17 +331,17 @@ void IOStream::give_back(std::string_view data) {
 
 // Arms or pauses the receive to keep the unread data under its limit.
 void IOStream::update_receiving() {
-  if (closed_ || eof_) return;
+  if (state_ != State::kOpen) return;
   bool reading = pending_read_ != nullptr;
   std::size_t limit = reading ? options_.max_buffer_size : std::min(options_.read_chunk_size, options_.max_buffer_size);
   // A waiting read arms the receive; with no read waiting an armed receive
   // keeps going while little is buffered (an idle stream still notices the
   // peer closing) and pauses beyond that (a slow reader stops the sender).
-  bool want = buffered() < limit && (reading || receive_armed_ || needs_input_);
-  if (want && !receive_armed_) {
+  bool want = buffered() < limit && (reading || receive_ != Receive::kIdle || needs_input_);
+  if (want && receive_ == Receive::kIdle) {
     arm_receive();
-  } else if (!want && receive_armed_ && !receive_stopping_) {
-    receive_stopping_ = true;
+  } else if (!want && receive_ == Receive::kArmed) {
+    receive_ = Receive::kStopping;
     loop_.cancel_operation(receive_id_);
   }
 }
@@ -352,26 +352,22 @@ void IOStream::arm_receive() {
   io_uring_prep_recv_multishot(sqe, socket_.native_handle(), nullptr, 0, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
   sqe->buf_group = BufferRing::kGroupId;
-  receive_armed_ = true;
-  receive_stopping_ = false;
+  receive_ = Receive::kArmed;
 }
 
 void IOStream::on_receive(int result, unsigned flags) {
   bool more = (flags & IORING_CQE_F_MORE) != 0;
-  if (!more) {
-    receive_armed_ = false;
-    receive_stopping_ = false;
-  }
+  if (!more) receive_ = Receive::kIdle;
   int error = 0;
   if (result > 0) {
     unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
     BufferRing& ring = BufferRing::of(loop_);
     // The transport copies what it keeps, so the buffer goes back at once.
     // It may close the stream (a TLS error); what it decoded stays readable.
-    if (!closed_) on_socket_bytes(ring.view(id, static_cast<std::size_t>(result)));
+    if (!closed()) on_socket_bytes(ring.view(id, static_cast<std::size_t>(result)));
     ring.recycle(id);
   } else if (result == 0) {
-    eof_ = true;
+    if (state_ == State::kOpen) state_ = State::kInputEnded;
   } else if (result == -ENOBUFS) {
     BufferRing::of(loop_).note_exhausted();
   } else if (result == -ECANCELED || result == -EINTR || result == -EAGAIN) {
@@ -381,7 +377,7 @@ void IOStream::on_receive(int result, unsigned flags) {
     error = -result;
   }
 
-  if (closed_) {
+  if (closed()) {
     release_socket_if_idle();
     return;
   }
@@ -393,7 +389,7 @@ void IOStream::on_receive(int result, unsigned flags) {
   }
   if (result == 0) {
     on_end_of_input();
-    if (closed_) return;  // the transport could not go on without input
+    if (closed()) return;  // the transport could not go on without input
   }
   // End of input closes only the reading half: a peer that shut down its
   // sending side can still read what we write (RFC 9112 §9.6; `nc -N` and
@@ -415,9 +411,9 @@ IOStream::WriteAwaiter::WriteAwaiter(IOStream* stream, std::uint64_t target) noe
     : CancelHook(&WriteAwaiter::on_cancel), stream_(stream), target_(target) {}
 
 IOStream::WriteAwaiter IOStream::write(std::string_view data) {
-  if (closed_) raise_closed(error_);
+  if (closed()) raise_closed(error_);
   notice_first_use();
-  if (closed_) raise_closed(error_);  // the transport failed starting
+  if (closed()) raise_closed(error_);  // the transport failed starting
   std::size_t pending = write_buffer_size();
   // A single write larger than the bound into an empty queue is taken: the
   // bound is on what piles up behind a peer that does not read.
@@ -441,7 +437,7 @@ IOStream::WriteAwaiter::~WriteAwaiter() {
   if (state_ == State::kWaiting) unlink();
 }
 
-bool IOStream::WriteAwaiter::await_ready() const noexcept { return stream_->flushed_ >= target_ || stream_->closed_; }
+bool IOStream::WriteAwaiter::await_ready() const noexcept { return stream_->flushed_ >= target_ || stream_->closed(); }
 
 bool IOStream::WriteAwaiter::suspend(std::coroutine_handle<> awaiter, CancellationToken* token) {
   IOStream* stream = stream_;
@@ -496,7 +492,7 @@ void IOStream::WriteAwaiter::on_cancel(CancelHook* hook) noexcept {
 }
 
 void IOStream::schedule_flush() {
-  if (!closed_ && !loop_.in_flight(send_id_)) loop_.before_submit(flusher_);
+  if (!closed() && !loop_.in_flight(send_id_)) loop_.before_submit(flusher_);
 }
 
 void IOStream::set_needs_input(bool value) {
@@ -505,11 +501,11 @@ void IOStream::set_needs_input(bool value) {
 }
 
 void IOStream::flush() {
-  if (closed_ || flush_held_ || loop_.in_flight(send_id_)) return;
+  if (closed() || flush_held_ || loop_.in_flight(send_id_)) return;
   sending_.clear();
   sending_pos_ = 0;
   encode(queued_, sending_);
-  if (closed_) return;  // the transport failed
+  if (closed()) return;  // the transport failed
   sending_target_ = queued_total_ - queued_.size();
   if (sending_.empty()) {
     flushed_ = sending_target_;  // nothing on the wire for these bytes
@@ -526,7 +522,7 @@ void IOStream::send_pending() {
 }
 
 void IOStream::on_sent(int result, unsigned /*flags*/) {
-  if (closed_) {
+  if (closed()) {
     release_socket_if_idle();
     return;
   }
@@ -556,7 +552,7 @@ void IOStream::on_sent(int result, unsigned /*flags*/) {
 }
 
 void IOStream::wake_writers() {
-  while (writers_head_ != nullptr && (writers_head_->target_ <= flushed_ || closed_)) {
+  while (writers_head_ != nullptr && (writers_head_->target_ <= flushed_ || closed())) {
     WriteAwaiter* writer = writers_head_;
     writer->unlink();
     writer->CancelHook::unlink();
@@ -573,25 +569,25 @@ void IOStream::wake_writers() {
 // ---------------------------------------------------------------- state
 
 bool IOStream::shutdown_write() {
-  if (closed_ || writing() || !allows_shutdown_write()) return false;
+  if (closed() || writing() || !allows_shutdown_write()) return false;
   return ::shutdown(socket_.native_handle(), SHUT_WR) == 0;
 }
 
 void IOStream::set_close_deadline(std::optional<TimePoint> deadline) {
   loop_.remove_timeout(close_deadline_);
   close_deadline_ = {};
-  if (deadline && !closed_) close_deadline_ = loop_.call_at(*deadline, [this] { close(ETIMEDOUT); });
+  if (deadline && !closed()) close_deadline_ = loop_.call_at(*deadline, [this] { close(ETIMEDOUT); });
 }
 
 void IOStream::close(int error) {
-  if (closed_) return;
-  closed_ = true;
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosed;
   error_ = error;
   loop_.remove_timeout(close_deadline_);
   on_close();
   flusher_.cancel();
-  if (receive_armed_ && !receive_stopping_) {
-    receive_stopping_ = true;
+  if (receive_ == Receive::kArmed) {
+    receive_ = Receive::kStopping;
     loop_.cancel_operation(receive_id_);
   }
   if (loop_.in_flight(send_id_)) loop_.cancel_operation(send_id_);
@@ -616,32 +612,34 @@ void IOStream::close(int error) {
 // buffers are recycled either way.
 void IOStream::take_back_receive(bool keep_data) {
   if (!loop_.in_flight(receive_id_)) return;
-  keep_reclaimed_ = keep_data;
+  struct Reclaim {
+    IOStream* stream;
+    bool keep;
+  } reclaim{this, keep_data};
   loop_.cancel_and_wait(
       receive_id_,
       [](void* context, int result, unsigned flags) {
-        auto* self = static_cast<IOStream*>(context);
+        auto* reclaim = static_cast<Reclaim*>(context);
         if (result <= 0 || !(flags & IORING_CQE_F_BUFFER)) return;
         unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
-        BufferRing& ring = BufferRing::of(self->loop_);
-        if (self->keep_reclaimed_) self->buffer_.append(ring.view(id, static_cast<std::size_t>(result)));
+        BufferRing& ring = BufferRing::of(reclaim->stream->loop_);
+        if (reclaim->keep) reclaim->stream->buffer_.append(ring.view(id, static_cast<std::size_t>(result)));
         ring.recycle(id);
       },
-      this);
+      &reclaim);
 }
 
 IOStream::TakenSocket IOStream::take_socket() {
   if (pending_read_ != nullptr) throw std::logic_error("take_socket: a read is pending");
   if (writing() || loop_.in_flight(send_id_)) throw std::logic_error("take_socket: a write is pending");
-  if (closed_) throw StreamClosedError(error_);
+  if (closed()) throw StreamClosedError(error_);
   take_back_receive(/*keep_data=*/true);
-  receive_armed_ = false;
-  receive_stopping_ = false;
+  receive_ = Receive::kIdle;
   TakenSocket taken{std::move(socket_), std::string(unread()), options_};
   buffer_.clear();
   buffer_pos_ = 0;
   flusher_.cancel();
-  closed_ = true;  // this stream is done; the socket lives on in its taker
+  state_ = State::kClosed;  // this stream is done; the socket lives on in its taker
   close_callback_ = nullptr;
   return taken;
 }
@@ -649,7 +647,7 @@ IOStream::TakenSocket IOStream::take_socket() {
 void IOStream::raise_closed(int error) const { throw StreamClosedError(error); }
 
 void IOStream::release_socket_if_idle() noexcept {
-  if (closed_ && !loop_.in_flight(receive_id_) && !loop_.in_flight(send_id_)) socket_.close();
+  if (closed() && !loop_.in_flight(receive_id_) && !loop_.in_flight(send_id_)) socket_.close();
 }
 
 void IOStream::set_nodelay(bool value) {

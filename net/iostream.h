@@ -242,9 +242,10 @@ class IOStream {
   // write; false (and nothing done) when closed, writes are pending, or the
   // transport has an end of its own to say first (TLS).
   bool shutdown_write();
-  bool closed() const noexcept { return closed_; }
-  // The peer has sent end of file (its half of the connection is closed).
-  bool reached_eof() const noexcept { return eof_; }
+  bool closed() const noexcept { return state_ == State::kClosed; }
+  // The peer has sent end of file (its half of the connection is closed)
+  // and the stream is still open for writing.
+  bool reached_eof() const noexcept { return state_ == State::kInputEnded; }
   int error() const noexcept { return error_; }
   bool reading() const noexcept { return pending_read_ != nullptr; }
   bool writing() const noexcept { return flushed_ < queued_total_; }
@@ -374,7 +375,11 @@ class IOStream {
   IOLoop& loop_;
   Socket socket_;
   Options options_;
-  bool closed_ = false;
+  // The stream's life. kOpen -> kInputEnded (the peer's end of file: reads
+  // the buffer cannot satisfy fail, writes go on) -> kClosed; or kOpen ->
+  // kClosed. Only close() and take_socket() enter kClosed.
+  enum class State : unsigned char { kOpen, kInputEnded, kClosed };
+  State state_ = State::kOpen;
   int error_ = 0;
   bool first_use_pending_ = false;
   bool needs_input_ = false;
@@ -386,10 +391,11 @@ class IOStream {
   // Reading.
   Receiver receiver_{this};
   std::uint64_t receive_id_ = 0;
-  bool receive_armed_ = false;
-  bool receive_stopping_ = false;  // a cancel is on its way
-  bool keep_reclaimed_ = false;    // take_back_receive: keep what it delivers
-  bool eof_ = false;
+  // The multishot recv: not in the kernel; armed; or armed with a cancel
+  // on its way (paused by backpressure, or closing), which ends it with a
+  // final CQE (kIdle again).
+  enum class Receive : unsigned char { kIdle, kArmed, kStopping };
+  Receive receive_ = Receive::kIdle;
   std::string buffer_;
   std::size_t buffer_pos_ = 0;
   std::size_t scanned_ = 0;  // bytes of unread() already searched by read_until
