@@ -52,7 +52,7 @@ IOStream::~IOStream() {
   loop_.remove_timeout(close_deadline_);
   // Requests in the kernel point at our buffers: take them back first.
   take_back_receive(/*keep_data=*/false);
-  if (loop_.in_flight(send_id_)) loop_.cancel_and_wait(send_id_);
+  send_request_.wait_out();
   // Waiters outlive us only if their frames are being torn down; detach them.
   if (pending_read_ != nullptr) pending_read_->stream_ = nullptr;
   for (WriteAwaiter* w = writers_head_; w != nullptr; w = w->next_) w->stream_ = nullptr;
@@ -342,12 +342,12 @@ void IOStream::update_receiving() {
     arm_receive();
   } else if (!want && receive_ == Receive::kArmed) {
     receive_ = Receive::kStopping;
-    loop_.cancel_operation(receive_id_);
+    receive_request_.cancel();
   }
 }
 
 void IOStream::arm_receive() {
-  io_uring_sqe* sqe = loop_.get_sqe(&receiver_, &receive_id_);
+  io_uring_sqe* sqe = receive_request_.prepare(loop_.ring());
   BufferRing::of(loop_);  // registered before the kernel sees the request
   io_uring_prep_recv_multishot(sqe, socket_.native_handle(), nullptr, 0, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
@@ -423,7 +423,7 @@ IOStream::WriteAwaiter IOStream::write(std::string_view data) {
   queued_.append(data);
   queued_total_ += data.size();
   if (flush_held_ && queued_.size() >= kMaxHeldBytes) flush_held_ = false;
-  if (!flush_held_ && !loop_.in_flight(send_id_)) loop_.before_submit(flusher_);
+  if (!flush_held_ && !send_request_.in_flight()) loop_.ring().before_submit(flusher_);
   return WriteAwaiter(this, queued_total_);
 }
 
@@ -492,7 +492,7 @@ void IOStream::WriteAwaiter::on_cancel(CancelHook* hook) noexcept {
 }
 
 void IOStream::schedule_flush() {
-  if (!closed() && !loop_.in_flight(send_id_)) loop_.before_submit(flusher_);
+  if (!closed() && !send_request_.in_flight()) loop_.ring().before_submit(flusher_);
 }
 
 void IOStream::set_needs_input(bool value) {
@@ -501,7 +501,7 @@ void IOStream::set_needs_input(bool value) {
 }
 
 void IOStream::flush() {
-  if (closed() || flush_held_ || loop_.in_flight(send_id_)) return;
+  if (closed() || flush_held_ || send_request_.in_flight()) return;
   sending_.clear();
   sending_pos_ = 0;
   encode(queued_, sending_);
@@ -516,7 +516,7 @@ void IOStream::flush() {
 }
 
 void IOStream::send_pending() {
-  io_uring_sqe* sqe = loop_.get_sqe(&sender_, &send_id_);
+  io_uring_sqe* sqe = send_request_.prepare(loop_.ring());
   io_uring_prep_send(sqe, socket_.native_handle(), sending_.data() + sending_pos_, sending_.size() - sending_pos_,
                      MSG_NOSIGNAL);
 }
@@ -547,7 +547,7 @@ void IOStream::on_sent(int result, unsigned /*flags*/) {
   sending_.clear();
   sending_pos_ = 0;
   // Writes made while this send was in flight go in the next turn's send.
-  if (has_output(queued_)) loop_.before_submit(flusher_);
+  if (has_output(queued_)) loop_.ring().before_submit(flusher_);
   wake_writers();
 }
 
@@ -588,9 +588,9 @@ void IOStream::close(int error) {
   flusher_.cancel();
   if (receive_ == Receive::kArmed) {
     receive_ = Receive::kStopping;
-    loop_.cancel_operation(receive_id_);
+    receive_request_.cancel();
   }
-  if (loop_.in_flight(send_id_)) loop_.cancel_operation(send_id_);
+  if (send_request_.in_flight()) send_request_.cancel();
   queued_.clear();
   wake_writers();
   if (ReadAwaiter* request = pending_read_) {
@@ -611,13 +611,11 @@ void IOStream::close(int error) {
 // appended to the read buffer if `keep_data`, else dropped; their ring
 // buffers are recycled either way.
 void IOStream::take_back_receive(bool keep_data) {
-  if (!loop_.in_flight(receive_id_)) return;
   struct Reclaim {
     IOStream* stream;
     bool keep;
   } reclaim{this, keep_data};
-  loop_.cancel_and_wait(
-      receive_id_,
+  receive_request_.wait_out(
       [](void* context, int result, unsigned flags) {
         auto* reclaim = static_cast<Reclaim*>(context);
         if (result <= 0 || !(flags & IORING_CQE_F_BUFFER)) return;
@@ -631,7 +629,7 @@ void IOStream::take_back_receive(bool keep_data) {
 
 IOStream::TakenSocket IOStream::take_socket() {
   if (pending_read_ != nullptr) throw std::logic_error("take_socket: a read is pending");
-  if (writing() || loop_.in_flight(send_id_)) throw std::logic_error("take_socket: a write is pending");
+  if (writing() || send_request_.in_flight()) throw std::logic_error("take_socket: a write is pending");
   if (closed()) throw StreamClosedError(error_);
   take_back_receive(/*keep_data=*/true);
   receive_ = Receive::kIdle;
@@ -647,7 +645,7 @@ IOStream::TakenSocket IOStream::take_socket() {
 void IOStream::raise_closed(int error) const { throw StreamClosedError(error); }
 
 void IOStream::release_socket_if_idle() noexcept {
-  if (closed() && !loop_.in_flight(receive_id_) && !loop_.in_flight(send_id_)) socket_.close();
+  if (closed() && !receive_request_.in_flight() && !send_request_.in_flight()) socket_.close();
 }
 
 void IOStream::set_nodelay(bool value) {

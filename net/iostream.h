@@ -61,6 +61,7 @@
 
 #include "whirl/net/socket.h"
 #include "whirl/runtime/cancellation.h"
+#include "whirl/runtime/internal/ring.h"
 #include "whirl/runtime/internal/unique_function.h"
 #include "whirl/runtime/ioloop.h"
 
@@ -390,7 +391,6 @@ class IOStream {
 
   // Reading.
   Receiver receiver_{this};
-  std::uint64_t receive_id_ = 0;
   // The multishot recv: not in the kernel; armed; or armed with a cancel
   // on its way (paused by backpressure, or closing), which ends it with a
   // final CQE (kIdle again).
@@ -400,13 +400,13 @@ class IOStream {
   std::size_t buffer_pos_ = 0;
   std::size_t scanned_ = 0;  // bytes of unread() already searched by read_until
   ReadAwaiter* pending_read_ = nullptr;
+  RingRequest receive_request_{receiver_};  // the multishot recv (ring buffers, not ours)
 
   // Writing: `sending_` is in the kernel's hands, `queued_` collects writes.
   // Counters are in written (not wire) bytes: `sending_target_` is what
   // flushed_ becomes once all of sending_ has left.
   Sender sender_{this};
   Flusher flusher_{this};
-  std::uint64_t send_id_ = 0;
   std::string sending_;
   std::size_t sending_pos_ = 0;
   std::uint64_t sending_target_ = 0;
@@ -415,6 +415,7 @@ class IOStream {
   std::uint64_t flushed_ = 0;
   WriteAwaiter* writers_head_ = nullptr;
   WriteAwaiter* writers_tail_ = nullptr;
+  RingRequest send_request_{sender_};  // points into sending_: declared after it
 };
 
 }  // namespace whirl

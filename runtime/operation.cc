@@ -9,7 +9,7 @@ void OperationBase::on_cancel(CancelHook* hook) noexcept {
   // The awaiter stays suspended until the operation's own CQE: only then may
   // its buffers be reused.
   try {
-    self->loop_->cancel_operation(self->user_data_);
+    self->request_.cancel();
   } catch (...) {
     // No SQE could be had even after a submit; the CQE still comes when the
     // operation finishes on its own.
@@ -25,9 +25,7 @@ MultishotOperation::~MultishotOperation() {
 }
 
 void MultishotOperation::shut_down() noexcept {
-  if (loop_ != nullptr && loop_->in_flight(user_data_)) {
-    loop_->cancel_and_wait(user_data_, &MultishotOperation::on_cqe_while_destroying, this, this);
-  }
+  request_.wait_out(&MultishotOperation::on_cqe_while_destroying, this);
   while (!queue_.empty()) discard(queue_.pop_front());
 }
 
@@ -37,14 +35,13 @@ void MultishotOperation::on_cqe_while_destroying(void* self, int result, unsigne
 
 void MultishotOperation::start() {
   if (armed_) return;
-  loop_ = &IOLoop::current();
-  io_uring_sqe* sqe = loop_->get_sqe(this, &user_data_);
+  io_uring_sqe* sqe = request_.prepare(IOLoop::current().ring());
   prepare_.call(sqe);
   armed_ = true;
 }
 
 void MultishotOperation::stop() {
-  if (armed_ && loop_ != nullptr) loop_->cancel_operation(user_data_);
+  if (armed_) request_.cancel();
 }
 
 void MultishotOperation::complete(int result, unsigned flags) {

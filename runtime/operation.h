@@ -21,8 +21,8 @@
 // task's next suspension throws instead.
 //
 // Destruction: if the awaiting frame is destroyed while the request is in
-// flight (only the loop destroys suspended frames, at shutdown), the
-// destructor cancels and waits for the CQE first.
+// flight (SpawnHandle::abort, loop shutdown), the request's RingRequest
+// cancels and waits for the CQE first (ARCHITECTURE.md §2.1).
 //
 // MultishotOperation is the stream form for multishot requests (accept,
 // recv): one SQE, many CQEs, consumed with co_await next().
@@ -36,6 +36,7 @@
 
 #include "whirl/runtime/cancellation.h"
 #include "whirl/runtime/errors.h"
+#include "whirl/runtime/internal/ring.h"
 #include "whirl/runtime/internal/ring_queue.h"
 #include "whirl/runtime/ioloop.h"
 #include "whirl/runtime/task.h"
@@ -46,7 +47,7 @@ namespace whirl {
 // fills in the SQE; everything on the per-operation path is inline.
 class OperationBase : public Completion, private CancelHook {
  public:
-  OperationBase() noexcept : CancelHook(&OperationBase::on_cancel) {}
+  OperationBase() noexcept : CancelHook(&OperationBase::on_cancel), request_(*this) {}
   OperationBase(const OperationBase&) = delete;
   OperationBase& operator=(const OperationBase&) = delete;
 
@@ -63,11 +64,9 @@ class OperationBase : public Completion, private CancelHook {
   unsigned flags() const noexcept { return flags_; }
 
  protected:
-  ~OperationBase() {
-    // Only a frame destroyed mid-flight gets here with the request still in
-    // the kernel: wait for it, since the request may point into that frame.
-    if (loop_ != nullptr && loop_->in_flight(user_data_)) loop_->cancel_and_wait(user_data_, nullptr, nullptr, this);
-  }
+  // A frame destroyed mid-flight waits here (request_) for its request,
+  // since the request may point into that frame.
+  ~OperationBase() = default;
 
   // The SQE to fill in, or nullptr when the task is already cancelled (then
   // the awaiter must not suspend and await_resume throws).
@@ -77,10 +76,9 @@ class OperationBase : public Completion, private CancelHook {
       cancelled_before_submit_ = true;
       return nullptr;
     }
-    loop_ = &IOLoop::current();
     awaiter_ = awaiter;
     if (token != nullptr) token->add(*this);
-    return loop_->get_sqe(this, &user_data_);
+    return request_.prepare(IOLoop::current().ring());
   }
 
  private:
@@ -92,10 +90,9 @@ class OperationBase : public Completion, private CancelHook {
   }
   static void on_cancel(CancelHook* hook) noexcept;
 
-  IOLoop* loop_ = nullptr;
   std::coroutine_handle<> awaiter_;
   CancellationToken* token_ = nullptr;
-  std::uint64_t user_data_ = 0;
+  RingRequest request_;
   int result_ = 0;
   unsigned flags_ = 0;
   bool cancelled_before_submit_ = false;
@@ -149,7 +146,8 @@ struct CqeResult {
 class MultishotOperation : public Completion, private CancelHook {
  public:
   template <typename F>
-  explicit MultishotOperation(F prepare) : CancelHook(&MultishotOperation::on_cancel), prepare_(std::move(prepare)) {}
+  explicit MultishotOperation(F prepare)
+      : CancelHook(&MultishotOperation::on_cancel), prepare_(std::move(prepare)), request_(*this) {}
   MultishotOperation(const MultishotOperation&) = delete;
   MultishotOperation& operator=(const MultishotOperation&) = delete;
   virtual ~MultishotOperation();
@@ -212,8 +210,7 @@ class MultishotOperation : public Completion, private CancelHook {
   };
 
   PrepareFn prepare_;
-  IOLoop* loop_ = nullptr;
-  std::uint64_t user_data_ = 0;
+  RingRequest request_;
   bool armed_ = false;
   RingQueue<CqeResult> queue_;
   std::coroutine_handle<> waiter_;

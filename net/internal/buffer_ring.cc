@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <system_error>
 
+#include "whirl/runtime/internal/ring.h"
+
 namespace whirl {
 
 BufferRing::BufferRing(IOLoop& loop)
@@ -17,7 +19,7 @@ BufferRing::BufferRing(IOLoop& loop)
   reg.ring_addr = reinterpret_cast<std::uint64_t>(ring_);
   reg.ring_entries = kEntries;
   reg.bgid = kGroupId;
-  int rc = io_uring_register_buf_ring(loop_.ring(), &reg, 0);
+  int rc = io_uring_register_buf_ring(loop_.ring().native(), &reg, 0);
   if (rc != 0) {
     ::munmap(ring_, ring_bytes_);
     throw std::system_error(-rc, std::generic_category(), "io_uring_register_buf_ring");
@@ -30,7 +32,7 @@ BufferRing::BufferRing(IOLoop& loop)
 }
 
 BufferRing::~BufferRing() {
-  io_uring_unregister_buf_ring(loop_.ring(), kGroupId);
+  io_uring_unregister_buf_ring(loop_.ring().native(), kGroupId);
   ::munmap(ring_, ring_bytes_);
 }
 

@@ -14,6 +14,7 @@
 
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/gen.h"
+#include "whirl/runtime/internal/ring.h"
 #include "whirl/runtime/locks.h"
 #include "whirl/runtime/operation.h"
 #include "whirl/testing/log_capture.h"
@@ -338,7 +339,7 @@ TEST(IOLoop, AbortingATaskWhoseWakeUpIsAlreadyScheduledNeverResumesIt) {
 Task<void> wait_on_unreleasable_nop(IOLoop& loop, bool* destroyed) {
   DestroyFlag flag{destroyed};
   static __kernel_timespec head_timeout{0, 300'000'000};
-  io_uring_sqe* head = loop.get_untracked_sqe();
+  io_uring_sqe* head = loop.ring().get_untracked_sqe();
   io_uring_prep_timeout(head, &head_timeout, 0, 0);
   head->flags |= IOSQE_IO_LINK;
   co_await io_op([](io_uring_sqe* sqe) { io_uring_prep_nop(sqe); });
@@ -369,7 +370,7 @@ TEST(IOLoop, DestroyingAFrameWhoseRequestTheKernelKeepsIsBoundedAndQuarantinesIt
 class WriteBeforeSubmit final : public PreSubmitHook {
  public:
   WriteBeforeSubmit(IOLoop& loop, int fd) : loop_(loop), fd_(fd) {}
-  void run() override { io_uring_prep_write(loop_.get_untracked_sqe(), fd_, &byte_, 1, 0); }
+  void run() override { io_uring_prep_write(loop_.ring().get_untracked_sqe(), fd_, &byte_, 1, 0); }
 
  private:
   IOLoop& loop_;
@@ -385,7 +386,7 @@ TEST(IOLoop, SubmitNowHandsTheQueuedWorkToTheKernelBeforeTheTurnEnds) {
   char got = 0;
   ssize_t before = -2, after = -2;
   loop.add_callback([&] {
-    loop.before_submit(hook);
+    loop.ring().before_submit(hook);
     // Still this callback's turn: nothing has been submitted yet.
     before = ::read(fds[0], &got, 1);
     loop.submit_now();
