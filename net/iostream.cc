@@ -94,9 +94,9 @@ IOStream::WaitAwaiter IOStream::wait_for_bytes(std::size_t n, std::optional<Time
   return awaiter;
 }
 
-IOStream::ReadAwaiter::~ReadAwaiter() {
-  // Only a frame torn down mid-read (loop shutdown) gets here waiting.
-  if (state_ == State::kWaiting && stream_ != nullptr && stream_->pending_read_ == this) {
+// Only a frame torn down mid-read (an abort, loop shutdown) gets here.
+void IOStream::ReadAwaiter::leave_stream() noexcept {
+  if (stream_ != nullptr && stream_->pending_read_ == this) {
     stream_->pending_read_ = nullptr;
     stream_->loop_.remove_timeout(timer_);
   }
@@ -431,10 +431,6 @@ void IOStream::hold_flush(bool hold) {
   if (flush_held_ == hold) return;
   flush_held_ = hold;
   if (!hold && !queued_.empty()) schedule_flush();
-}
-
-IOStream::WriteAwaiter::~WriteAwaiter() {
-  if (state_ == State::kWaiting) unlink();
 }
 
 bool IOStream::WriteAwaiter::await_ready() const noexcept { return stream_->flushed_ >= target_ || stream_->closed(); }

@@ -104,7 +104,10 @@ class IOStream {
   class ReadAwaiter : private CancelHook {
    public:
     ReadAwaiter(ReadAwaiter&&) noexcept = default;  // only before it is awaited
-    ~ReadAwaiter();
+    // Inline: every read ends here, and almost always done (one compare).
+    ~ReadAwaiter() {
+      if (state_ == State::kWaiting) leave_stream();
+    }
     bool await_ready();
     template <typename Promise>
     void await_suspend(std::coroutine_handle<Promise> awaiter) {
@@ -127,6 +130,7 @@ class IOStream {
     void suspend(std::coroutine_handle<> awaiter, CancellationToken* token);
     static void on_cancel(CancelHook* hook) noexcept;
     void abandon(State why) noexcept;
+    void leave_stream() noexcept;
 
     IOStream* stream_;
     Kind kind_;
@@ -201,7 +205,10 @@ class IOStream {
   class WriteAwaiter : private CancelHook {
    public:
     WriteAwaiter(WriteAwaiter&&) noexcept = default;  // only before it is awaited
-    ~WriteAwaiter();
+    // Inline: most writes are never awaited, or done when they are.
+    ~WriteAwaiter() {
+      if (state_ == State::kWaiting) unlink();
+    }
     bool await_ready() const noexcept;
     template <typename Promise>
     bool await_suspend(std::coroutine_handle<Promise> awaiter) {
