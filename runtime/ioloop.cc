@@ -22,7 +22,7 @@ thread_local std::unique_ptr<IOLoop> tls_owned;
 IOLoop::IOLoop() : IOLoop(Options{}) {}
 
 IOLoop::IOLoop(Options options)
-    : ring_(std::make_unique<Ring>(Ring::Options{options.sq_entries, options.cq_entries, options.release_timeout})),
+    : ring_(std::make_unique<Ring>(options.sq_entries, options.cq_entries, options.release_timeout)),
       owner_pid_(getpid()),
       owner_thread_(std::this_thread::get_id()) {
   cross_ = std::make_unique<CrossThreadQueue>(*ring_, ready_);

@@ -13,9 +13,11 @@ namespace whirl {
 
 // ---- setup and teardown ----
 
-Ring::Ring(const Options& options) : release_timeout_(options.release_timeout) { setup(options); }
+Ring::Ring(unsigned sq_entries, unsigned cq_entries, Duration release_timeout) : release_timeout_(release_timeout) {
+  setup(sq_entries, cq_entries);
+}
 
-void Ring::setup(const Options& options) {
+void Ring::setup(unsigned sq_entries, unsigned cq_entries) {
   // Most specific first; older kernels refuse flags they do not know with
   // -EINVAL, so step down until one is accepted.
   const unsigned candidates[] = {
@@ -27,8 +29,8 @@ void Ring::setup(const Options& options) {
   for (unsigned flags : candidates) {
     io_uring_params params{};
     params.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-    params.cq_entries = options.cq_entries;
-    rc = io_uring_queue_init_params(options.sq_entries, &ring_, &params);
+    params.cq_entries = cq_entries;
+    rc = io_uring_queue_init_params(sq_entries, &ring_, &params);
     if (rc == 0) {
       setup_flags_ = params.flags;
       if (!(params.features & IORING_FEAT_EXT_ARG)) {

@@ -65,12 +65,9 @@ class PreSubmitHook {
 
 class Ring {
  public:
-  struct Options {
-    unsigned sq_entries = 256;
-    unsigned cq_entries = 4096;
-    Duration release_timeout = std::chrono::seconds(5);
-  };
-  explicit Ring(const Options& options);
+  // The sizes of the two queues, and how long a cancelled request may take
+  // to let go (IOLoop::Options holds the defaults).
+  Ring(unsigned sq_entries, unsigned cq_entries, Duration release_timeout);
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
   ~Ring();
@@ -165,7 +162,7 @@ class Ring {
     bool quarantined = false;  // a frame waits for this slot's last CQE
   };
 
-  void setup(const Options& options);
+  void setup(unsigned sq_entries, unsigned cq_entries);
   void deliver(const Cqe& cqe);
   void release_slot(std::uint32_t index) noexcept {
     Slot& slot = slots_[index];
