@@ -55,7 +55,8 @@ IOStream::~IOStream() {
   send_request_.wait_out();
   // Waiters outlive us only if their frames are being torn down; detach them.
   if (pending_read_ != nullptr) pending_read_->stream_ = nullptr;
-  for (WriteAwaiter* w = writers_head_; w != nullptr; w = w->next_) w->stream_ = nullptr;
+  for (WriteAwaiter* w = writers_.front(); w != nullptr; w = IntrusiveList<WriteAwaiter>::next(*w))
+    w->stream_ = nullptr;
 }
 
 // ---------------------------------------------------------------- reading
@@ -444,30 +445,9 @@ bool IOStream::WriteAwaiter::suspend(std::coroutine_handle<> awaiter, Cancellati
   awaiter_ = awaiter;
   state_ = State::kWaiting;
   stream->hold_flush(false);  // a waiting writer must not wait on the hold
-  prev_ = stream->writers_tail_;
-  if (prev_ != nullptr) {
-    prev_->next_ = this;
-  } else {
-    stream->writers_head_ = this;
-  }
-  stream->writers_tail_ = this;
+  stream->writers_.push_back(*this);
   if (token != nullptr) token->add(*this);
   return true;
-}
-
-void IOStream::WriteAwaiter::unlink() noexcept {
-  if (stream_ == nullptr) return;
-  if (prev_ != nullptr) {
-    prev_->next_ = next_;
-  } else {
-    stream_->writers_head_ = next_;
-  }
-  if (next_ != nullptr) {
-    next_->prev_ = prev_;
-  } else {
-    stream_->writers_tail_ = prev_;
-  }
-  prev_ = next_ = nullptr;
 }
 
 void IOStream::WriteAwaiter::await_resume() const {
@@ -482,7 +462,7 @@ void IOStream::WriteAwaiter::await_resume() const {
 void IOStream::WriteAwaiter::on_cancel(CancelHook* hook) noexcept {
   auto* self = static_cast<WriteAwaiter*>(hook);
   if (self->state_ != State::kWaiting) return;
-  self->unlink();
+  self->ListNode<WriteAwaiter>::unlink();
   self->state_ = State::kCancelled;
   if (self->stream_ != nullptr) self->stream_->loop_.schedule(self->awaiter_, self->resume_);
 }
@@ -548,9 +528,9 @@ void IOStream::on_sent(int result, unsigned /*flags*/) {
 }
 
 void IOStream::wake_writers() {
-  while (writers_head_ != nullptr && (writers_head_->target_ <= flushed_ || closed())) {
-    WriteAwaiter* writer = writers_head_;
-    writer->unlink();
+  for (WriteAwaiter* writer = writers_.front(); writer != nullptr && (writer->target_ <= flushed_ || closed());
+       writer = writers_.front()) {
+    writer->ListNode<WriteAwaiter>::unlink();
     writer->CancelHook::unlink();
     if (writer->target_ <= flushed_) {
       writer->state_ = WriteAwaiter::State::kDone;

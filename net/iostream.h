@@ -202,13 +202,12 @@ class IOStream {
 
   // ---- writing ----
 
-  class WriteAwaiter : private CancelHook {
+  // Waits on the stream's list of writers (a ListNode) while suspended;
+  // destroying it takes it off (one compare when it is not on it).
+  class WriteAwaiter : private CancelHook, private ListNode<WriteAwaiter> {
    public:
-    WriteAwaiter(WriteAwaiter&&) noexcept = default;  // only before it is awaited
-    // Inline: most writes are never awaited, or done when they are.
-    ~WriteAwaiter() {
-      if (state_ == State::kWaiting) unlink();
-    }
+    WriteAwaiter(WriteAwaiter&&) noexcept = default;   // only before it is awaited
+    [[gnu::always_inline]] ~WriteAwaiter() = default;  // inline: it ends every write
     bool await_ready() const noexcept;
     template <typename Promise>
     bool await_suspend(std::coroutine_handle<Promise> awaiter) {
@@ -218,18 +217,16 @@ class IOStream {
 
    private:
     friend class IOStream;
+    friend class IntrusiveList<WriteAwaiter>;
     WriteAwaiter(IOStream* stream, std::uint64_t target) noexcept;
     bool suspend(std::coroutine_handle<> awaiter, CancellationToken* token);
     static void on_cancel(CancelHook* hook) noexcept;
-    void unlink() noexcept;
 
     IOStream* stream_;
     std::uint64_t target_;  // flushed_ must reach this
     enum class State : unsigned char { kIdle, kWaiting, kDone, kFailed, kCancelled } state_ = State::kIdle;
     int error_ = 0;
     std::coroutine_handle<> awaiter_;
-    WriteAwaiter* prev_ = nullptr;
-    WriteAwaiter* next_ = nullptr;
     ReadyTicket resume_;
   };
 
@@ -420,9 +417,8 @@ class IOStream {
   std::string queued_;
   std::uint64_t queued_total_ = 0;
   std::uint64_t flushed_ = 0;
-  WriteAwaiter* writers_head_ = nullptr;
-  WriteAwaiter* writers_tail_ = nullptr;
-  RingRequest send_request_{sender_};  // points into sending_: declared after it
+  IntrusiveList<WriteAwaiter> writers_;  // waiting for flushed_ to reach their target
+  RingRequest send_request_{sender_};    // points into sending_: declared after it
 };
 
 }  // namespace whirl

@@ -22,6 +22,8 @@
 // Tokens are single-threaded (the loop's thread); nothing here is atomic.
 #pragma once
 
+#include "whirl/runtime/internal/intrusive_list.h"
+
 namespace whirl {
 
 class CancellationToken;
@@ -30,24 +32,18 @@ class CancellationToken;
 // `fire` is called once, after the hook has been unlinked; it must not
 // resume the awaiting coroutine inline (schedule it on the loop instead), so
 // that cancel() never runs arbitrary task code on the canceller's stack.
-struct CancelHook {
+// Destroying a registered hook unregisters it.
+struct CancelHook : ListNode<CancelHook, /*kFrontOnly=*/true> {
   using Fire = void (*)(CancelHook* self);
 
   explicit CancelHook(Fire fire) noexcept : fire(fire) {}
   // Awaiters are moved only before they are awaited (into a wrapping
   // coroutine's frame), never while registered: a move copies `fire` only.
-  CancelHook(CancelHook&& other) noexcept : fire(other.fire) {}
+  CancelHook(CancelHook&& other) noexcept : ListNode(), fire(other.fire) {}
   CancelHook(const CancelHook&) = delete;
   CancelHook& operator=(const CancelHook&) = delete;
-  ~CancelHook() { unlink(); }
-
-  bool linked() const noexcept { return owner != nullptr; }
-  void unlink() noexcept;
 
   Fire fire;
-  CancellationToken* owner = nullptr;
-  CancelHook* prev = nullptr;
-  CancelHook* next = nullptr;
 };
 
 class CancellationToken {
@@ -69,7 +65,6 @@ class CancellationToken {
   void add(CancelHook& hook) noexcept;
 
  private:
-  friend struct CancelHook;
   static void on_parent_cancelled(CancelHook* hook) noexcept;
 
   // Registered in the parent's list for a child token.
@@ -80,34 +75,18 @@ class CancellationToken {
   };
 
   bool cancelled_ = false;
-  CancelHook* head_ = nullptr;
-  ParentLink parent_link_{this};
+  IntrusiveList<CancelHook, CancelHook, /*kFrontOnly=*/true> hooks_;
+  ParentLink parent_link_{this};  // last: leaves the parent's list first
 };
 
-// Both are on the path of every suspension, so they are inline.
-inline void CancelHook::unlink() noexcept {
-  if (owner == nullptr) return;
-  if (prev != nullptr) {
-    prev->next = next;
-  } else {
-    owner->head_ = next;
-  }
-  if (next != nullptr) next->prev = prev;
-  owner = nullptr;
-  prev = next = nullptr;
-}
-
+// On the path of every suspension, so inline.
 inline void CancellationToken::add(CancelHook& hook) noexcept {
   hook.unlink();
   if (cancelled_) {
     hook.fire(&hook);
     return;
   }
-  hook.owner = this;
-  hook.prev = nullptr;
-  hook.next = head_;
-  if (head_ != nullptr) head_->prev = &hook;
-  head_ = &hook;
+  hooks_.push_front(hook);
 }
 
 }  // namespace whirl

@@ -44,10 +44,7 @@ void Ring::setup(unsigned sq_entries, unsigned cq_entries) {
   throw std::system_error(-rc, std::generic_category(), "io_uring_queue_init");
 }
 
-Ring::~Ring() {
-  while (pre_submit_head_ != nullptr) pre_submit_head_->cancel();
-  io_uring_queue_exit(&ring_);
-}
+Ring::~Ring() { io_uring_queue_exit(&ring_); }
 
 void Ring::cancel_all_and_reap() noexcept {
   // Detach and cancel every request in flight, then reap until the kernel
@@ -69,7 +66,7 @@ void Ring::cancel_all_and_reap() noexcept {
     log::gen().error("IOLoop destroyed with {} operations the kernel did not release", busy_slots_);
     release_given_up_ = true;
   }
-  while (pre_submit_head_ != nullptr) pre_submit_head_->cancel();
+  pre_submit_.clear();
 }
 
 // ---- the turn ----
@@ -239,38 +236,12 @@ void Ring::release_quarantine(std::uint32_t index) noexcept {
 // ---- pre-submit hooks ----
 
 void Ring::before_submit(PreSubmitHook& hook) noexcept {
-  if (hook.ring_ != nullptr) return;
-  hook.ring_ = this;
-  hook.prev_ = pre_submit_tail_;
-  hook.next_ = nullptr;
-  if (pre_submit_tail_ != nullptr) {
-    pre_submit_tail_->next_ = &hook;
-  } else {
-    pre_submit_head_ = &hook;
-  }
-  pre_submit_tail_ = &hook;
-}
-
-void PreSubmitHook::cancel() noexcept {
-  if (ring_ == nullptr) return;
-  if (prev_ != nullptr) {
-    prev_->next_ = next_;
-  } else {
-    ring_->pre_submit_head_ = next_;
-  }
-  if (next_ != nullptr) {
-    next_->prev_ = prev_;
-  } else {
-    ring_->pre_submit_tail_ = prev_;
-  }
-  ring_ = nullptr;
-  prev_ = next_ = nullptr;
+  if (!hook.pending()) pre_submit_.push_back(hook);
 }
 
 void Ring::run_pre_submit_hooks() {
-  while (pre_submit_head_ != nullptr) {
-    PreSubmitHook* hook = pre_submit_head_;
-    hook->cancel();  // unlinked first: run() may schedule it again
+  // Unlinked first: run() may schedule it again.
+  while (PreSubmitHook* hook = pre_submit_.pop_front()) {
     try {
       hook->run();
     } catch (const std::exception& e) {

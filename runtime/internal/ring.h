@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "whirl/runtime/clock.h"
+#include "whirl/runtime/internal/intrusive_list.h"
 #include "whirl/runtime/internal/ring_queue.h"
 
 namespace whirl {
@@ -44,23 +45,21 @@ class Completion {
 class Ring;
 
 // A one-shot request to run before a turn's submit; see Ring::before_submit.
-class PreSubmitHook {
+class PreSubmitHook : private ListNode<PreSubmitHook> {
  public:
   PreSubmitHook() noexcept = default;
   PreSubmitHook(const PreSubmitHook&) = delete;
   PreSubmitHook& operator=(const PreSubmitHook&) = delete;
-  bool pending() const noexcept { return ring_ != nullptr; }
-  void cancel() noexcept;
+  bool pending() const noexcept { return linked(); }
+  void cancel() noexcept { unlink(); }
 
  protected:
-  ~PreSubmitHook() { cancel(); }
+  ~PreSubmitHook() = default;  // the node unlinks itself
   virtual void run() = 0;
 
  private:
   friend class Ring;
-  Ring* ring_ = nullptr;
-  PreSubmitHook* prev_ = nullptr;
-  PreSubmitHook* next_ = nullptr;
+  friend class IntrusiveList<PreSubmitHook>;
 };
 
 class Ring {
@@ -148,8 +147,6 @@ class Ring {
   unsigned setup_flags() const noexcept { return setup_flags_; }
 
  private:
-  friend class PreSubmitHook;
-
   struct Cqe {
     std::uint64_t user_data;
     int result;
@@ -200,8 +197,7 @@ class Ring {
   std::vector<Slot> slots_;
   std::vector<std::uint32_t> free_slots_;
   std::size_t busy_slots_ = 0;
-  PreSubmitHook* pre_submit_head_ = nullptr;
-  PreSubmitHook* pre_submit_tail_ = nullptr;
+  IntrusiveList<PreSubmitHook> pre_submit_;
 };
 
 // One io_uring request, and the lifetime rule for it.

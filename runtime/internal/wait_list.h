@@ -25,6 +25,7 @@
 #include <optional>
 
 #include "whirl/runtime/cancellation.h"
+#include "whirl/runtime/internal/intrusive_list.h"
 #include "whirl/runtime/internal/timer_heap.h"
 #include "whirl/runtime/ioloop.h"
 
@@ -33,7 +34,7 @@ namespace whirl {
 class IOLoop;
 class WaitList;
 
-class Waiter : private CancelHook {
+class Waiter : private CancelHook, private ListNode<Waiter> {
  public:
   enum class Outcome : unsigned char { kPending, kWoken, kTimedOut, kCancelled };
 
@@ -59,14 +60,12 @@ class Waiter : private CancelHook {
 
  private:
   friend class WaitList;
+  friend class IntrusiveList<Waiter>;
   void finish(Outcome outcome) noexcept;
   static void on_cancel(CancelHook* hook) noexcept;
 
   std::optional<TimePoint> deadline_;
   Outcome outcome_ = Outcome::kPending;
-  WaitList* list_ = nullptr;
-  Waiter* prev_ = nullptr;
-  Waiter* next_ = nullptr;
   std::coroutine_handle<> awaiter_;
   IOLoop* loop_ = nullptr;
   TimeoutHandle timer_;
@@ -78,12 +77,10 @@ class WaitList {
   WaitList() = default;
   WaitList(const WaitList&) = delete;
   WaitList& operator=(const WaitList&) = delete;
-  ~WaitList();
 
-  bool empty() const noexcept { return head_ == nullptr; }
-  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return waiters_.empty(); }
   // The longest-waiting waiter, to hand it something before waking it.
-  Waiter* front() const noexcept { return head_; }
+  Waiter* front() const noexcept { return waiters_.front(); }
 
   // Wakes the longest-waiting waiter; false if there was none.
   bool wake_one() noexcept;
@@ -91,12 +88,10 @@ class WaitList {
 
  private:
   friend class Waiter;
-  void push_back(Waiter* waiter) noexcept;
-  void remove(Waiter* waiter) noexcept;
 
-  Waiter* head_ = nullptr;
-  Waiter* tail_ = nullptr;
-  std::size_t size_ = 0;
+  // Destroyed with the primitive (its owner's frame is going): the waiters
+  // left are never woken and must not touch the list afterwards.
+  IntrusiveList<Waiter> waiters_;
 };
 
 }  // namespace whirl
