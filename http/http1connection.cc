@@ -51,8 +51,10 @@ Task<bool> HTTP1Connection::read_request(HTTPMessageDelegate& delegate) {
       outcome = co_await read_body(delegate);
     }
     if (outcome == ReadOutcome::kOk && !stream_.closed()) {
-      read_finished_ = true;
-      if (!write_finished_) co_await delegate.finish();
+      // A detach in headers_received (a streaming handler's prepare) left
+      // the body to the taker, who still gets finish() to speak in.
+      if (!detached_) read_finished_ = true;
+      if (!write_finished_ || detached_) co_await delegate.finish();
     }
   } catch (const StreamClosedError&) {
     outcome = ReadOutcome::kClosed;

@@ -35,6 +35,7 @@
 // decides whether the connection carries another request.
 #pragma once
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>

@@ -30,7 +30,9 @@ std::optional<Method> method_named(std::string_view name) noexcept {
 // page cannot end its <script> element. A '<' can only occur inside a JSON
 // string, where "\/" means '/'.
 std::string json_encode(const nlohmann::json& value) {
-  std::string text = value.dump();
+  // Bytes that are not UTF-8 (a percent-decoded argument) become U+FFFD
+  // rather than a 500: JSON text is UTF-8 by definition (RFC 8259 §8.1).
+  std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   for (std::size_t at = text.find("</"); at != std::string::npos; at = text.find("</", at + 3)) {
     text.insert(at + 1, 1, '\\');
   }

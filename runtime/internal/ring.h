@@ -129,7 +129,7 @@ class Ring {
   // Submits the turn's SQEs; waits, when `block`, until a completion (or a
   // batch of them) or `deadline`.
   void enter(bool block, std::optional<TimePoint> deadline);
-  // Copies the CQEs out of the kernel's ring, then delivers every pending one.
+  // Copies the CQEs out of the kernel's ring (dispatch_pending delivers them).
   void harvest();
   void dispatch_pending();
   bool has_pending() const noexcept { return !pending_cqes_.empty(); }
@@ -242,7 +242,11 @@ class RingRequest {
   // Cancels the request, if in flight, and reaps until its final CQE; each
   // of its CQEs reaped meanwhile goes to `on_cqe` (never to the target).
   void wait_out(void (*on_cqe)(void* context, int result, unsigned flags) = nullptr, void* context = nullptr) noexcept {
-    if (in_flight()) ring_->cancel_and_wait(user_data_, on_cqe, context, this);
+    if (!in_flight()) return;
+    ring_->cancel_and_wait(user_data_, on_cqe, context, this);
+    // Released, or given up on (logged, its frame quarantined): either way
+    // not ours to wait for again (a second wait would log and hold twice).
+    ring_ = nullptr;
   }
 
  private:

@@ -106,6 +106,13 @@ struct JsonArrayHandler : RequestHandler {
     co_return;
   }
 };
+// Echoes the percent-decoded argument `v`, which may be any bytes at all.
+struct JsonEchoHandler : RequestHandler {
+  Task<void> get() override {
+    write(nlohmann::json{{"v", std::string(get_argument("v", ""))}});
+    co_return;
+  }
+};
 struct TextHandler : RequestHandler {
   Task<void> get() override {
     set_header("Content-Type", std::string(get_argument("type", "text/plain")));
@@ -158,6 +165,7 @@ struct WebApp {
   WebApp() {
     app.add_handler<JsonHandler>("/json");
     app.add_handler<JsonArrayHandler>("/json-array");
+    app.add_handler<JsonEchoHandler>("/json-echo");
     app.add_handler<TextHandler>("/text");
     app.add_handler<StreamedTextHandler>("/streamed");
     app.add_handler<OwnHead>("/own-head");
@@ -183,6 +191,19 @@ TEST(RequestHandler, WritingAJsonObjectSerializesItEscapingScriptEnds) {
   EXPECT_EQ(parsed["id"], 7);
   EXPECT_EQ(parsed["html"], "</script><b>") << "the escape is JSON's own: it decodes back";
   EXPECT_EQ(parsed["ok"], true);
+}
+
+TEST(RequestHandler, BytesThatAreNotUtf8BecomeReplacementCharactersInJson) {
+  WebApp web;
+  ServerThread server(web.app);
+  RawClient client(server.port());
+  client.send("GET /json-echo?v=a%FFb HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string response = client.read_response();
+  ASSERT_EQ(status_line(response), "HTTP/1.1 200 OK") << "a client's stray byte is not a server error";
+  EXPECT_EQ(nlohmann::json::parse(body_of(response))["v"],
+            "a\xEF\xBF\xBD"
+            "b")
+      << "U+FFFD stands for the 0xFF";
 }
 
 TEST(RequestHandler, WritingATopLevelJsonArrayIsRefused) {
@@ -287,6 +308,37 @@ TEST(RequestHandler, DetachInTheMiddleOfAResponseIsRefusedAndTheResponseCutShort
   std::string all = client.read_until_close();
   EXPECT_EQ(status_line(all), "HTTP/1.1 200 OK");
   EXPECT_EQ(all.find("0\r\n\r\n"), std::string::npos) << "the chunked body must not look complete: " << all;
+}
+
+// A raw delegate that takes the stream in headers_received (a tunnel,
+// tunnel) and speaks in finish(): finish() still comes, on a live stream.
+class DetachingEarly final : public HTTPServerConnectionDelegate {
+ public:
+  std::unique_ptr<HTTPMessageDelegate> start_request(HTTPConnection& connection) override {
+    struct Tunnel final : HTTPMessageDelegate {
+      explicit Tunnel(HTTPConnection& c) : connection(c) {}
+      Task<void> headers_received(const RequestStartLine&, const HTTPHeaders&) override {
+        stream = &connection.detach();
+        co_return;
+      }
+      Task<void> data_received(std::string_view) override { co_return; }
+      Task<void> finish() override {
+        std::string line = co_await stream->read_until("\n", 1024);
+        co_await stream->write("tunnel: " + line);
+      }
+      HTTPConnection& connection;
+      IOStream* stream = nullptr;
+    };
+    return std::make_unique<Tunnel>(connection);
+  }
+};
+
+TEST(HTTPConnection, ADetachInHeadersReceivedStillGetsFinishOnALiveStream) {
+  DetachingEarly tunnel;
+  ServerThread server(tunnel);
+  RawClient client(server.port());
+  client.send("GET /tunnel HTTP/1.1\r\nHost: x\r\n\r\nping\n");
+  EXPECT_EQ(client.read_until_close(), "tunnel: ping\n");
 }
 
 }  // namespace
