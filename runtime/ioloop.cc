@@ -46,13 +46,7 @@ void IOLoop::shutdown() noexcept {
   ring_->cancel_all_and_reap();
   // 2. Destroy the tasks that never finished. Their frames' destructors may
   //    still talk to the loop (remove timers, leave wait lists).
-  for (Root& root : roots_) {
-    if (root.live) {
-      root.live = false;
-      ++root.generation;
-      root.frame.destroy();
-    }
-  }
+  roots_.destroy_all();
   ready_.clear();
   timers_.clear();
   cross_->clear();
@@ -139,66 +133,16 @@ void IOLoop::remove_signal_handler(int signo) {
   if (signals_ != nullptr) signals_->remove(signo);
 }
 
-SpawnHandle IOLoop::spawn(Task<void> task) {
-  std::uint32_t index;
-  if (!free_roots_.empty()) {
-    index = free_roots_.back();
-    free_roots_.pop_back();
-  } else {
-    index = static_cast<std::uint32_t>(roots_.size());
-    roots_.emplace_back();
-  }
-  detail::RootTask root = run_root(std::move(task), index);
-  Root& slot = roots_[index];
-  slot.frame = root.handle;
-  slot.live = true;
-  std::uint32_t generation = slot.generation;
-  // Started on the next turn, unless aborted before that.
-  ready_.push([this, index, generation] {
-    if (root_live(index, generation)) roots_[index].frame.resume();
-  });
-  return SpawnHandle(this, index, generation);
-}
-
-detail::RootTask IOLoop::run_root(Task<void> task, std::uint32_t slot) {
-  try {
-    co_await task;
-  } catch (const CancelledError&) {
-    log::gen().debug("spawned task cancelled");
-  } catch (const std::exception& e) {
-    log::app().error("Exception in callback: {}", e.what());
-  } catch (...) {
-    log::app().error("Exception in callback: unknown exception");
-  }
-  Root& root = roots_[slot];
-  root.live = false;
-  ++root.generation;
-  free_roots_.push_back(slot);
-}
-
-bool IOLoop::root_live(std::uint32_t slot, std::uint32_t generation) const noexcept {
-  return slot < roots_.size() && roots_[slot].live && roots_[slot].generation == generation;
-}
+SpawnHandle IOLoop::spawn(Task<void> task) { return SpawnHandle(&roots_, roots_.spawn(std::move(task))); }
 
 void SpawnHandle::cancel() const {
-  if (loop_ != nullptr && loop_->root_live(slot_, generation_)) {
-    loop_->roots_[slot_].frame.promise().root_token.cancel();
-  }
+  if (roots_ != nullptr) roots_->cancel(id_);
 }
 
 void SpawnHandle::abort() const {
-  if (loop_ == nullptr || !loop_->root_live(slot_, generation_)) return;
-  IOLoop::Root& root = loop_->roots_[slot_];
-  root.live = false;
-  ++root.generation;
-  loop_->free_roots_.push_back(slot_);
-  // A root still waiting for its first turn is in the ready queue; the
-  // scheduled entry must not resume a destroyed frame.
-  std::coroutine_handle<> frame = root.frame;
-  root.frame = {};
-  frame.destroy();
+  if (roots_ != nullptr) roots_->abort(id_);
 }
 
-bool SpawnHandle::done() const { return loop_ == nullptr || !loop_->root_live(slot_, generation_); }
+bool SpawnHandle::done() const { return roots_ == nullptr || !roots_->live(id_); }
 
 }  // namespace whirl

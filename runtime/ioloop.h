@@ -36,7 +36,7 @@
 // (internal/ready_queue.h), a Ring, the submission and completion layer
 // with its table of requests in flight (internal/ring.h), a TimerHeap, a
 // CrossThreadQueue behind add_callback and a SignalReader behind
-// add_signal_handler, and the table of spawned roots below. Code that
+// add_signal_handler, and the SpawnedRoots (internal/spawned_roots.h). Code that
 // submits io_uring requests reaches the Ring through ring(); the lifetime
 // rule is enforced there (RingRequest). Destroying the loop cancels and
 // reaps every request in flight before it destroys the tasks that own them.
@@ -57,6 +57,7 @@
 #include "whirl/runtime/cancellation.h"
 #include "whirl/runtime/clock.h"
 #include "whirl/runtime/internal/ready_queue.h"
+#include "whirl/runtime/internal/spawned_roots.h"
 #include "whirl/runtime/internal/timer_heap.h"
 #include "whirl/runtime/internal/unique_function.h"
 #include "whirl/runtime/task.h"
@@ -88,32 +89,13 @@ class SpawnHandle {
 
  private:
   friend class IOLoop;
-  SpawnHandle(IOLoop* loop, std::uint32_t slot, std::uint32_t generation) noexcept
-      : loop_(loop), slot_(slot), generation_(generation) {}
+  SpawnHandle(SpawnedRoots* roots, RootId id) noexcept : roots_(roots), id_(id) {}
 
-  IOLoop* loop_ = nullptr;
-  std::uint32_t slot_ = 0;
-  std::uint32_t generation_ = 0;
+  SpawnedRoots* roots_ = nullptr;
+  RootId id_;
 };
 
 namespace detail {
-
-// The detached coroutine that drives a spawned Task<void>. Its promise owns
-// the task's root CancellationToken (a promise member has a stable address
-// from the moment the coroutine is called). Frames are pooled.
-class RootTask {
- public:
-  struct promise_type : PromiseBase {
-    promise_type() { set_token(&root_token); }
-    RootTask get_return_object() noexcept { return RootTask{std::coroutine_handle<promise_type>::from_promise(*this)}; }
-    std::suspend_never final_suspend() noexcept { return {}; }
-    void return_void() noexcept {}
-    void unhandled_exception() noexcept { std::terminate(); }  // the body catches everything
-
-    CancellationToken root_token;
-  };
-  std::coroutine_handle<promise_type> handle;
-};
 
 template <typename T>
 struct SyncResult {
@@ -260,21 +242,10 @@ class IOLoop {
   std::size_t timers_pending() const noexcept { return timers_.size(); }
 
  private:
-  friend class SpawnHandle;
-
-  struct Root {
-    std::coroutine_handle<detail::RootTask::promise_type> frame;
-    std::uint32_t generation = 1;
-    bool live = false;
-  };
-
   void run_once();
   void fire_due_timers();
   static void run_callback(Callback& callback) noexcept;
   void shutdown() noexcept;
-
-  detail::RootTask run_root(Task<void> task, std::uint32_t slot);
-  bool root_live(std::uint32_t slot, std::uint32_t generation) const noexcept;
 
   template <typename T>
   static Task<void> capture_result(Task<T> task, detail::SyncResult<T>* out, IOLoop* loop);
@@ -297,8 +268,7 @@ class IOLoop {
   std::unique_ptr<CrossThreadQueue> cross_;
   std::unique_ptr<SignalReader> signals_;  // on first add_signal_handler
 
-  std::vector<Root> roots_;
-  std::vector<std::uint32_t> free_roots_;
+  SpawnedRoots roots_{ready_};  // after ready_, which it schedules on
 };
 
 template <typename T>

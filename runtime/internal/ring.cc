@@ -11,6 +11,8 @@
 
 namespace whirl {
 
+Ring::Quarantined Ring::kQuarantined;
+
 // ---- setup and teardown ----
 
 Ring::Ring(unsigned sq_entries, unsigned cq_entries, Duration release_timeout) : release_timeout_(release_timeout) {
@@ -49,21 +51,21 @@ Ring::~Ring() { io_uring_queue_exit(&ring_); }
 void Ring::cancel_all_and_reap() noexcept {
   // Detach and cancel every request in flight, then reap until the kernel
   // has let go of all of them: their buffers live in frames about to go.
-  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
-    if (!slots_[i].busy) continue;
-    slots_[i].target = nullptr;
-    io_uring_prep_cancel64(get_untracked_sqe(), encode(i, slots_[i].generation), 0);
+  for (std::uint32_t i = 0; i < slots_.capacity(); ++i) {
+    if (!slots_.live(i)) continue;
+    slots_[i] = nullptr;
+    io_uring_prep_cancel64(get_untracked_sqe(), encode(i, slots_.generation(i)), 0);
   }
   dispatch_pending();  // only releases slots now: every target is detached
   TimePoint deadline = Clock::now() + release_timeout_;
-  while (busy_slots_ > 0 && wait_for_release(deadline)) {
+  while (slots_.live_count() > 0 && wait_for_release(deadline)) {
     harvest();
     dispatch_pending();
   }
-  if (busy_slots_ > 0) {
+  if (slots_.live_count() > 0) {
     // The frames that own those requests are quarantined, never freed
     // (cancel_and_wait), since the kernel may still write into them.
-    log::gen().error("IOLoop destroyed with {} operations the kernel did not release", busy_slots_);
+    log::gen().error("IOLoop destroyed with {} operations the kernel did not release", slots_.live_count());
     release_given_up_ = true;
   }
   pre_submit_.clear();
@@ -142,7 +144,7 @@ void Ring::dispatch_pending() {
 void Ring::deliver(const Cqe& cqe) {
   if (cqe.user_data == kUntracked || !in_flight(cqe.user_data)) return;
   std::uint32_t index = index_of(cqe.user_data);
-  Completion* target = slots_[index].target;
+  Completion* target = slots_[index];
   // Release before delivering: the target may start its next request (and
   // may be destroyed) inside complete().
   if (!(cqe.flags & IORING_CQE_F_MORE)) release_slot(index);
@@ -170,11 +172,6 @@ io_uring_sqe* Ring::get_sqe_slow() {
   return sqe;
 }
 
-std::uint32_t Ring::new_slot() {
-  slots_.emplace_back();
-  return static_cast<std::uint32_t>(slots_.size() - 1);
-}
-
 void Ring::cancel_operation(std::uint64_t user_data) {
   if (!in_flight(user_data)) return;
   io_uring_prep_cancel64(get_untracked_sqe(), user_data, 0);
@@ -183,7 +180,7 @@ void Ring::cancel_operation(std::uint64_t user_data) {
 void Ring::cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void*, int, unsigned), void* context,
                            const void* owner) {
   if (!in_flight(user_data)) return;
-  slots_[index_of(user_data)].target = nullptr;
+  slots_[index_of(user_data)] = nullptr;
   cancel_operation(user_data);
   TimePoint deadline = Clock::now() + (release_given_up_ ? Duration::zero() : release_timeout_);
   for (;;) {
@@ -223,14 +220,12 @@ bool Ring::wait_for_release(TimePoint deadline) {
 }
 
 void Ring::quarantine(std::uint64_t user_data, const void* owner) {
-  Slot& slot = slots_[index_of(user_data)];
-  slot.quarantined = true;
+  slots_[index_of(user_data)] = &kQuarantined;
   if (owner != nullptr) FramePool::hold(owner, user_data);
 }
 
 void Ring::release_quarantine(std::uint32_t index) noexcept {
-  slots_[index].quarantined = false;
-  FramePool::release(encode(index, slots_[index].generation));
+  FramePool::release(encode(index, slots_.generation(index)));
 }
 
 // ---- pre-submit hooks ----

@@ -29,6 +29,7 @@
 #include "whirl/runtime/clock.h"
 #include "whirl/runtime/internal/intrusive_list.h"
 #include "whirl/runtime/internal/ring_queue.h"
+#include "whirl/runtime/internal/slot_table.h"
 
 namespace whirl {
 
@@ -77,18 +78,9 @@ class Ring {
   // `*user_data`; in flight until its final CQE has been delivered.
   io_uring_sqe* get_sqe(Completion* target, std::uint64_t* user_data) {
     io_uring_sqe* sqe = get_untracked_sqe();
-    std::uint32_t index;
-    if (!free_slots_.empty()) {
-      index = free_slots_.back();
-      free_slots_.pop_back();
-    } else {
-      index = new_slot();
-    }
-    Slot& slot = slots_[index];
-    slot.target = target;
-    slot.busy = true;
-    ++busy_slots_;
-    *user_data = encode(index, slot.generation);
+    std::uint32_t index = slots_.acquire();
+    slots_[index] = target;
+    *user_data = encode(index, slots_.generation(index));
     io_uring_sqe_set_data64(sqe, *user_data);
     return sqe;
   }
@@ -100,9 +92,8 @@ class Ring {
     return sqe;
   }
   bool in_flight(std::uint64_t user_data) const noexcept {
-    std::uint32_t index = index_of(user_data);
-    return user_data != kUntracked && index < slots_.size() && slots_[index].busy &&
-           slots_[index].generation == generation_of(user_data);
+    // kUntracked's generation, 0, is even: never a live slot's.
+    return slots_.live(index_of(user_data), generation_of(user_data));
   }
   // IORING_OP_ASYNC_CANCEL; the request's CQE still arrives.
   void cancel_operation(std::uint64_t user_data);
@@ -114,7 +105,7 @@ class Ring {
   // quarantined (FramePool::hold) until that CQE arrives.
   void cancel_and_wait(std::uint64_t user_data, void (*on_cqe)(void* context, int result, unsigned flags),
                        void* context, const void* owner);
-  std::size_t in_flight_count() const noexcept { return busy_slots_; }
+  std::size_t in_flight_count() const noexcept { return slots_.live_count(); }
 
   // ---- the turn (IOLoop drives these) ----
 
@@ -152,26 +143,24 @@ class Ring {
     int result;
     unsigned flags;
   };
-  struct Slot {
-    Completion* target = nullptr;
-    std::uint32_t generation = 1;
-    bool busy = false;
-    bool quarantined = false;  // a frame waits for this slot's last CQE
+  // A slot's value is the request's target: its Completion, nullptr once
+  // detached (cancel_and_wait, shutdown), or &kQuarantined while a frame is
+  // held for its last CQE. A marker rather than a flag beside the pointer
+  // keeps the slot 16 bytes; the marker's complete() does nothing, so
+  // delivery needs no test for it.
+  struct Quarantined final : Completion {
+    void complete(int, unsigned) override {}
   };
+  static Quarantined kQuarantined;
 
   void setup(unsigned sq_entries, unsigned cq_entries);
   void deliver(const Cqe& cqe);
   void release_slot(std::uint32_t index) noexcept {
-    Slot& slot = slots_[index];
-    if (slot.quarantined) release_quarantine(index);
-    slot.busy = false;
-    slot.target = nullptr;
-    if (++slot.generation == 0) slot.generation = 1;  // user_data 0 is kUntracked
-    --busy_slots_;
-    free_slots_.push_back(index);
+    if (slots_[index] == &kQuarantined) release_quarantine(index);  // before the generation moves on
+    slots_[index] = nullptr;
+    slots_.release(index);
   }
   io_uring_sqe* get_sqe_slow();
-  std::uint32_t new_slot();
   bool kernel_has_work() const noexcept;
   void quarantine(std::uint64_t user_data, const void* owner);
   void release_quarantine(std::uint32_t index) noexcept;
@@ -193,10 +182,8 @@ class Ring {
   RingQueue<Cqe> pending_cqes_;
   unsigned min_completions_ = 1;
   Duration max_delay_{};
-  bool last_wait_empty_ = true;  // the last blocking wait brought no completion: do not batch
-  std::vector<Slot> slots_;
-  std::vector<std::uint32_t> free_slots_;
-  std::size_t busy_slots_ = 0;
+  bool last_wait_empty_ = true;   // the last blocking wait brought no completion: do not batch
+  SlotTable<Completion*> slots_;  // the requests in flight, by target
   IntrusiveList<PreSubmitHook> pre_submit_;
 };
 

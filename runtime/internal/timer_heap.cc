@@ -5,32 +5,31 @@
 namespace whirl {
 
 TimeoutHandle TimerHeap::add(TimePoint deadline, UniqueFunction callback) {
+  // The heap's room first: a throw from either allocation leaves no live
+  // slot without its heap entry.
+  heap_.push_back(0);
   std::uint32_t index;
-  if (!free_.empty()) {
-    index = free_.back();
-    free_.pop_back();
-  } else {
-    index = static_cast<std::uint32_t>(slots_.size());
-    slots_.emplace_back();
+  try {
+    index = slots_.acquire();
+  } catch (...) {
+    heap_.pop_back();
+    throw;
   }
-  Slot& slot = slots_[index];
-  slot.deadline = deadline;
-  slot.sequence = next_sequence_++;
-  slot.callback = std::move(callback);
-  heap_.push_back(index);
-  slot.heap_index = static_cast<std::uint32_t>(heap_.size() - 1);
+  Timer& timer = slots_[index];
+  timer.deadline = deadline;
+  timer.sequence = next_sequence_++;
+  timer.callback = std::move(callback);
+  place(heap_.size() - 1, index);
   sift_up(heap_.size() - 1);
-  return TimeoutHandle{index, slot.generation};
+  return TimeoutHandle{index, slots_.generation(index)};
 }
 
 bool TimerHeap::remove(TimeoutHandle handle) noexcept {
-  if (!handle || handle.slot >= slots_.size()) return false;
-  Slot& slot = slots_[handle.slot];
-  if (slot.generation != handle.generation || slot.heap_index == UINT32_MAX) return false;
-  std::size_t pos = slot.heap_index;
-  erase_at(pos);
-  slot.callback.reset();
-  release(handle.slot);
+  if (!slots_.live(handle.slot, handle.generation)) return false;  // fired, removed, or never set
+  Timer& timer = slots_[handle.slot];
+  erase_at(timer.heap_index);
+  timer.callback.reset();
+  slots_.release(handle.slot);
   return true;
 }
 
@@ -45,21 +44,21 @@ UniqueFunction TimerHeap::pop_due(TimePoint now) {
   if (slots_[index].deadline > now) return nullptr;
   erase_at(0);
   UniqueFunction callback = std::move(slots_[index].callback);
-  release(index);
+  slots_.release(index);
   return callback;
 }
 
 void TimerHeap::clear() noexcept {
   for (std::uint32_t index : heap_) {
     slots_[index].callback.reset();
-    release(index);
+    slots_.release(index);
   }
   heap_.clear();
 }
 
 bool TimerHeap::before(std::uint32_t a, std::uint32_t b) const noexcept {
-  const Slot& x = slots_[a];
-  const Slot& y = slots_[b];
+  const Timer& x = slots_[a];
+  const Timer& y = slots_[b];
   return x.deadline < y.deadline || (x.deadline == y.deadline && x.sequence < y.sequence);
 }
 
@@ -102,12 +101,6 @@ void TimerHeap::erase_at(std::size_t pos) noexcept {
   place(pos, last);
   sift_down(pos);
   sift_up(slots_[last].heap_index);
-}
-
-void TimerHeap::release(std::uint32_t slot) noexcept {
-  slots_[slot].heap_index = UINT32_MAX;
-  ++slots_[slot].generation;
-  free_.push_back(slot);
 }
 
 }  // namespace whirl

@@ -3,7 +3,7 @@
 // One binary min-heap ordered by (deadline, insertion sequence), so timers
 // fire in deadline order and timers with the same deadline fire in the order
 // they were scheduled. Entries live in a slot table with a free list and
-// generation counters: a TimeoutHandle names a slot and a generation, so
+// generation counters (SlotTable): a TimeoutHandle names a slot and a generation, so
 // removing a timer that already fired (or removing twice) is a harmless no-op,
 // and scheduling a timer in steady state reuses a slot instead of allocating.
 // The loop gives the kernel only the nearest deadline (as the timeout of its
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "whirl/runtime/clock.h"
+#include "whirl/runtime/internal/slot_table.h"
 #include "whirl/runtime/internal/unique_function.h"
 
 namespace whirl {
@@ -38,12 +39,11 @@ class TimerHeap {
   void clear() noexcept;
 
  private:
-  struct Slot {
+  struct Timer {
     TimePoint deadline;
     std::uint64_t sequence = 0;
     UniqueFunction callback;
     std::uint32_t heap_index = UINT32_MAX;
-    std::uint32_t generation = 1;
   };
 
   bool before(std::uint32_t a, std::uint32_t b) const noexcept;
@@ -51,11 +51,9 @@ class TimerHeap {
   void sift_up(std::size_t pos) noexcept;
   void sift_down(std::size_t pos) noexcept;
   void erase_at(std::size_t pos) noexcept;
-  void release(std::uint32_t slot) noexcept;
 
-  std::vector<Slot> slots_;
+  SlotTable<Timer> slots_;           // a TimeoutHandle is (slot, generation)
   std::vector<std::uint32_t> heap_;  // slot indices
-  std::vector<std::uint32_t> free_;  // free slot indices
   std::uint64_t next_sequence_ = 0;
 };
 
