@@ -7,13 +7,16 @@
 namespace whirl {
 
 namespace {
-constexpr int kGzipWindowBits = 15 + 16;  // zlib: +16 selects the gzip wrapper
+// zlib's windowBits: negative selects raw DEFLATE, +16 the gzip wrapper.
+int zlib_window_bits(const ZlibFormat& format) noexcept {
+  return format.raw ? -format.window_bits : format.window_bits + 16;
+}
 constexpr std::size_t kOutChunk = 16 * 1024;
 }  // namespace
 
-GzipDecompressor::GzipDecompressor(std::uint64_t max_output, std::size_t piece_size)
-    : stream_(std::make_unique<z_stream>()), max_output_(max_output) {
-  if (inflateInit2(stream_.get(), kGzipWindowBits) != Z_OK) throw GzipError("inflateInit2 failed");
+GzipDecompressor::GzipDecompressor(std::uint64_t max_output, std::size_t piece_size, ZlibFormat format)
+    : stream_(std::make_unique<z_stream>()), max_output_(max_output), raw_(format.raw) {
+  if (inflateInit2(stream_.get(), zlib_window_bits(format)) != Z_OK) throw GzipError("inflateInit2 failed");
   piece_.resize(std::max<std::size_t>(piece_size, 1));
 }
 
@@ -40,6 +43,9 @@ std::string_view GzipDecompressor::next_piece() {
   if (total_out_ > max_output_) throw GzipLimitError("decompressed body exceeds the limit");
   if (status == Z_STREAM_END) {
     ended_ = true;
+    // A raw stream's final block may be followed by permessage-deflate's
+    // flush marker (RFC 7692 §7.2.3.1 lets a sender end a message so).
+    if (raw_) stream_->avail_in = 0;
     if (stream_->avail_in > 0 && produced == 0) throw GzipError("trailing data after the gzip stream");
   }
   if (produced == 0 && status == Z_BUF_ERROR) stream_->avail_in = 0;  // cannot progress: wants more input
@@ -52,12 +58,18 @@ void GzipDecompressor::decompress(std::string_view input, const std::function<vo
   for (std::string_view piece = next_piece(); !piece.empty(); piece = next_piece()) sink(piece);
 }
 
+void GzipDecompressor::reset() {
+  if (inflateReset(stream_.get()) != Z_OK) throw GzipError("inflateReset failed");
+  ended_ = false;
+}
+
 void GzipDecompressor::finish() const {
   if (!ended_) throw GzipError("truncated gzip stream");
 }
 
-GzipCompressor::GzipCompressor(int level) : stream_(std::make_unique<z_stream>()) {
-  if (deflateInit2(stream_.get(), level, Z_DEFLATED, kGzipWindowBits, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+GzipCompressor::GzipCompressor(int level, ZlibFormat format) : stream_(std::make_unique<z_stream>()) {
+  if (deflateInit2(stream_.get(), level, Z_DEFLATED, zlib_window_bits(format), format.mem_level, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
     throw GzipError("deflateInit2 failed");
   }
 }
@@ -85,6 +97,10 @@ void GzipCompressor::compress(std::string_view input, std::string& out, bool flu
 }
 
 void GzipCompressor::finish(std::string& out) { run({}, out, Z_FINISH); }
+
+void GzipCompressor::reset() {
+  if (deflateReset(stream_.get()) != Z_OK) throw GzipError("deflateReset failed");
+}
 
 std::string gzip_compress(std::string_view data, int level) {
   GzipCompressor compressor(level);

@@ -14,6 +14,10 @@
 // (a "zip bomb") throws GzipLimitError before the output is produced, so
 // max_body_size holds for the decompressed size. Corrupt input throws
 // GzipError. Output is handed over in pieces of at most `piece_size` bytes.
+//
+// With ZlibFormat::raw_deflate(bits) the same two classes speak raw DEFLATE
+// (RFC 1951, no gzip wrapper) with a 2^bits window, which is what
+// permessage-deflate (RFC 7692, websocket_deflate.h) puts in a message.
 #pragma once
 
 #include <cstddef>
@@ -39,9 +43,18 @@ class GzipLimitError : public GzipError {
   using GzipError::GzipError;
 };
 
+// The stream's format: gzip by default (HTTP's Content-Encoding).
+struct ZlibFormat {
+  bool raw = false;      // raw DEFLATE: no header, no trailer
+  int window_bits = 15;  // 9..15 to compress, 8..15 to decompress
+  int mem_level = 8;     // the compressor's memory, 1..9 (zlib's default 8)
+
+  static ZlibFormat raw_deflate(int window_bits, int mem_level = 8) noexcept { return {true, window_bits, mem_level}; }
+};
+
 class GzipDecompressor {
  public:
-  explicit GzipDecompressor(std::uint64_t max_output, std::size_t piece_size = 64 * 1024);
+  explicit GzipDecompressor(std::uint64_t max_output, std::size_t piece_size = 64 * 1024, ZlibFormat format = {});
   ~GzipDecompressor();
   GzipDecompressor(const GzipDecompressor&) = delete;
   GzipDecompressor& operator=(const GzipDecompressor&) = delete;
@@ -55,19 +68,26 @@ class GzipDecompressor {
   void decompress(std::string_view input, const std::function<void(std::string_view)>& sink);
   // Throws GzipError unless the gzip stream ended properly.
   void finish() const;
+  // The stream's last block came (a raw stream ignores what follows it).
+  bool ended() const noexcept { return ended_; }
   std::uint64_t total_out() const noexcept { return total_out_; }
+  // From now on, at most `max_output` more bytes (one message's limit).
+  void set_limit(std::uint64_t max_output) noexcept { max_output_ = total_out_ + max_output; }
+  // Forgets the stream so far (its window too): the next input starts anew.
+  void reset();
 
  private:
   std::unique_ptr<z_stream_s> stream_;
   std::string piece_;
   std::uint64_t max_output_;
   std::uint64_t total_out_ = 0;
+  bool raw_;
   bool ended_ = false;
 };
 
 class GzipCompressor {
  public:
-  explicit GzipCompressor(int level = 6);
+  explicit GzipCompressor(int level = 6, ZlibFormat format = {});
   ~GzipCompressor();
   GzipCompressor(const GzipCompressor&) = delete;
   GzipCompressor& operator=(const GzipCompressor&) = delete;
@@ -76,6 +96,8 @@ class GzipCompressor {
   // so far becomes decodable (Z_SYNC_FLUSH, for streamed responses).
   void compress(std::string_view input, std::string& out, bool flush = false);
   void finish(std::string& out);
+  // Forgets the stream so far (its window too).
+  void reset();
 
  private:
   void run(std::string_view input, std::string& out, int mode);

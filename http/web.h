@@ -67,6 +67,7 @@
 #include "whirl/http/http_server_request.h"
 #include "whirl/http/httputil.h"
 #include "whirl/http/routing.h"
+#include "whirl/runtime/clock.h"
 #include "whirl/runtime/task.h"
 
 namespace whirl {
@@ -222,6 +223,10 @@ class Application : public HTTPServerConnectionDelegate {
     bool access_log = true;
     std::string server_header = "whirl";
     MultipartLimits multipart{};
+    // WebSocketHandler's (Tornado's websocket_* settings).
+    std::uint64_t websocket_max_message_size = 10 * 1024 * 1024;
+    Duration websocket_ping_interval{};  // zero: no pings
+    Duration websocket_ping_timeout{};   // zero: max(3 * interval, 30 s)
   };
   using Factory = std::function<std::unique_ptr<RequestHandler>()>;
 

@@ -174,6 +174,17 @@ class RawClient {
     pending_.erase(0, body_end);
     return response;
   }
+  // Exactly `n` bytes (what was buffered first); fewer if the server
+  // closed or the timeout passed.
+  std::string read_exact(std::size_t n) {
+    while (pending_.size() < n) {
+      if (!fill()) break;
+    }
+    std::size_t take = std::min(n, pending_.size());
+    std::string out = pending_.substr(0, take);
+    pending_.erase(0, take);
+    return out;
+  }
   // The next read_response() is for a HEAD request.
   void expect_no_body() { no_body_next_ = true; }
   int fd() const { return fd_; }
