@@ -11,6 +11,8 @@
 //   GET /cookie          the parsed cookies, one "name=value" line each
 //   GET /stream?n=K      K chunks, each sent with flush()
 //   POST /upload         counts the body's bytes as they stream in, without buffering
+//   /ws                  a WebSocket echo: text and binary messages (up to 32 MiB) sent
+//                        back as received; permessage-deflate for a client that offers it
 //
 // SIGINT or SIGTERM stops it gracefully: no new connections, idle ones
 // closed, requests in flight answered (5 s at most), exit 0.
@@ -26,6 +28,7 @@
 #include "examples/server_flags.h"
 #include "whirl/http/httpserver.h"
 #include "whirl/http/web.h"
+#include "whirl/http/websocket.h"
 #include "whirl/net/netutil.h"
 #include "whirl/runtime/gen.h"
 #include "whirl/runtime/ioloop.h"
@@ -111,6 +114,14 @@ class UploadHandler : public whirl::RequestHandler {
   std::uint64_t bytes_ = 0;
 };
 
+class EchoWebSocket : public whirl::WebSocketHandler {
+ public:
+  Task<void> on_message(std::string_view message, bool binary) override {
+    co_await write_message(message, binary);
+  }
+  std::optional<whirl::DeflateOptions> get_compression_options() override { return whirl::DeflateOptions{}; }
+};
+
 // Stops accepting, closes idle connections, lets the others finish (5 s at most).
 Task<void> drain(whirl::HTTPServer* server, whirl::IOLoop* loop) {
   server->stop();
@@ -154,12 +165,16 @@ int main(int argc, char** argv) {
       });
   options.ssl_options = flags.ssl_options();
 
-  whirl::Application app({.compress_response = true, .access_log = access_log});
+  // WebSocket messages up to 32 MiB (Tornado's default is 10): the interop
+  // tests send 16 MiB ones.
+  whirl::Application app(
+      {.compress_response = true, .access_log = access_log, .websocket_max_message_size = 32 * 1024 * 1024});
   app.add_handler<MainHandler>("/");
   app.add_handler<EchoHandler>("/echo");
   app.add_handler<CookieHandler>("/cookie");
   app.add_handler<StreamHandler>("/stream");
   app.add_handler<UploadHandler>("/upload");
+  app.add_handler<EchoWebSocket>("/ws");
 
   std::unique_ptr<whirl::HTTPServer> owned;
   try {

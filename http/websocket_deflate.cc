@@ -201,6 +201,10 @@ void PerMessageDeflate::compress(std::string_view message, std::string& out) {
   // A sync flush ends with an empty stored block, 00 00 FF FF: the wire
   // leaves it off and the reader puts it back (§7.2.1).
   if (out.size() - start >= 4 && out.compare(out.size() - 4, 4, "\x00\x00\xff\xff", 4) == 0) out.resize(out.size() - 4);
+  // An empty message after a flush makes zlib emit nothing at all, but the
+  // reader appends the marker's 4 bytes, which only complete a block after
+  // a stored block's header: send that header, one 0x00 (§7.2.3.6).
+  if (out.size() == start) out.push_back('\0');
   if (our_reset_) compressor_.reset();  // the next message starts empty: hold nothing meanwhile
 }
 
@@ -208,6 +212,10 @@ void PerMessageDeflate::decompress(std::string& payload, std::string& out, std::
   if (decompressor_ == nullptr) {
     decompressor_ = std::make_unique<GzipDecompressor>(max_size, 64 * 1024, ZlibFormat::raw_deflate(15));
   }
+  // An empty payload carries no DEFLATE data (senders that strip the
+  // marker from an empty flush send nothing): the message is empty, and
+  // the window must not see the marker alone, which is no block.
+  if (payload.empty()) return;
   decompressor_->set_limit(max_size);
   payload.append("\x00\x00\xff\xff", 4);
   try {

@@ -263,6 +263,30 @@ TEST(PerMessageDeflate, MessagesRoundTripWithAndWithoutContextTakeover) {
   }
 }
 
+TEST(PerMessageDeflate, AnEmptyMessageBetweenOthersKeepsBothWindowsInStep) {
+  // After a flush, zlib compresses an empty message to nothing; the reader
+  // appends the 4-byte marker, which is only a block after a header byte.
+  PerMessageDeflate sender(DeflateAgreement{}, true, {});
+  PerMessageDeflate receiver(DeflateAgreement{}, false, {});
+  for (std::string message : {"hello"s, ""s, "caf\xC3\xA9 \xE2\x82\xAC"s, ""s, ""s, "end"s}) {
+    std::string wire;
+    sender.compress(message, wire);
+    EXPECT_FALSE(wire.empty()) << "an empty message is sent as one 0x00";
+    std::string out;
+    receiver.decompress(wire, out, 1024);
+    EXPECT_EQ(out, message);
+  }
+  // What another sender may do: an empty payload for an empty message.
+  std::string nothing;
+  std::string out;
+  receiver.decompress(nothing, out, 1024);
+  EXPECT_EQ(out, "");
+  std::string wire;
+  sender.compress("after nothing", wire);
+  receiver.decompress(wire, out, 1024);
+  EXPECT_EQ(out, "after nothing");
+}
+
 TEST(PerMessageDeflate, ABombIsRefusedAtItsLimit) {
   PerMessageDeflate sender(DeflateAgreement{}, false, {});
   PerMessageDeflate receiver(DeflateAgreement{}, true, {});
