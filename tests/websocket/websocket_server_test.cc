@@ -2,7 +2,9 @@
 // protocol's rules with their close codes, and the close handshake.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "tests/testing/http_server_thread.h"
 #include "whirl/http/websocket.h"
@@ -43,8 +45,28 @@ struct ChattySocket : EchoSocket {
   }
 };
 
+// On "flood", writes 1 MiB messages without awaiting them, as a broadcast
+// does, until the connection refuses; records what it saw.
+std::atomic<bool> flood_refused{false};
+std::atomic<int> flood_written{0};
+struct FloodSocket : WebSocketHandler {
+  Task<void> on_message(std::string_view, bool) override {
+    std::string megabyte(1 << 20, 'f');
+    try {
+      for (int i = 0; i < 256; ++i) {
+        write_message(megabyte, true);
+        flood_written = i + 1;
+      }
+    } catch (const WebSocketClosedError&) {
+      flood_refused = true;
+    }
+    co_return;
+  }
+};
+
 struct WebSocketApp {
   WebSocketApp() {
+    app.add_handler<FloodSocket>("/flood");
     app.add_handler<EchoSocket>("/ws");
     app.add_handler<CompressedEchoSocket>("/deflate");
     app.add_handler<ChattySocket>("/chat");
@@ -329,6 +351,20 @@ TEST(WebSocketServer, APeerThatVanishesEndsTheHandlerQuietly) {
   WsClient after(server.port());
   after.send(Opcode::kText, "still serving");
   EXPECT_EQ(after.read().payload, "still serving");
+}
+
+TEST(WebSocketServer, APeerThatNeverReadsIsDroppedAtTheWriteBoundNotBuffered) {
+  WebSocketApp web;
+  ServerThread server(web.app);
+  WsClient client(server.port(), "/flood");
+  int small = 4096;  // a small receive window: the kernel holds little for us
+  ::setsockopt(client.raw.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  client.send(Opcode::kText, "go");
+  for (int i = 0; i < 100 && !flood_refused; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(flood_refused) << "writes past the bound throw WebSocketClosedError";
+  // 16 MiB queued, plus what the kernel's buffers took: far from 256.
+  EXPECT_LT(flood_written.load(), 64);
+  EXPECT_GE(flood_written.load(), 16);
 }
 
 // ---- permessage-deflate ----
