@@ -2,6 +2,7 @@
 //
 //     echo_loadgen --port 9000 [--host 127.0.0.1] [--connections 64] [--size 64]
 //                  [--pipeline 1] [--duration 5] [--warmup 1] [--tls] [--handshakes]
+//                  [--websocket PATH]
 //
 // Each connection sends `pipeline` messages of `size` bytes in one write,
 // reads them all back, and repeats; a message's latency is its round trip.
@@ -15,6 +16,12 @@
 // request (an echo server echoes it, an HTTP server answers it), reads the
 // first byte of the answer and closes, over and over; "messages" are then
 // handshakes.
+//
+// --websocket PATH speaks WebSocket to an echo at PATH (HttpArena's echo-ws
+// shape): each connection does the handshake (checking the 101), then sends
+// `pipeline` masked binary messages of `size` bytes in one write and reads
+// their unmasked echoes back, byte for byte. The frames are built once (one
+// mask key), so the loader spends its core on the exchange.
 #include <fmt/core.h>
 #include <sys/resource.h>
 
@@ -23,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "whirl/http/websocket_frame.h"
 #include "whirl/net/ssl_options.h"
 #include "whirl/net/tcpclient.h"
 #include "whirl/runtime/gen.h"
@@ -43,6 +51,7 @@ struct Config {
   double warmup = 1;
   bool tls = false;
   bool handshakes = false;
+  std::string websocket_path;  // set: WebSocket messages instead of raw bytes
   std::shared_ptr<const whirl::SSLContext> context;
 };
 
@@ -84,24 +93,54 @@ Task<void> handshaker(const Config* config, Stats* stats) {
   }
 }
 
+// The WebSocket opening handshake; false unless the server answered 101.
+Task<bool> upgrade(whirl::IOStream& stream, const Config* config) {
+  std::string request = fmt::format(
+      "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+      config->websocket_path, config->host, config->port);
+  co_await stream.write(request);
+  std::string head = co_await stream.read_until("\r\n\r\n", 16 * 1024);
+  co_return head.starts_with("HTTP/1.1 101");
+}
+
+// What one round sends and what must come back: raw bytes echo as they
+// are; WebSocket messages go masked and come back unmasked.
+void build_round(const Config* config, std::string& out, std::string& expected) {
+  std::string message(config->size, 'x');
+  for (int i = 0; i < config->pipeline; ++i) {
+    if (config->websocket_path.empty()) {
+      out += message;
+      continue;
+    }
+    whirl::append_frame(out, whirl::Opcode::kBinary, message, {.mask_key = whirl::MaskKey{0x5a, 0x17, 0xc3, 0x88}});
+    whirl::append_frame(expected, whirl::Opcode::kBinary, message);
+  }
+  if (config->websocket_path.empty()) expected = out;
+}
+
 Task<void> connection(const Config* config, Stats* stats) {
   std::unique_ptr<whirl::IOStream> stream;
   try {
     stream = co_await open(config);
+    if (!config->websocket_path.empty()) {
+      bool upgraded = co_await upgrade(*stream, config);  // (not inside the if: GCC 12)
+      if (!upgraded) throw std::runtime_error("no 101");
+    }
   } catch (const std::exception&) {
     ++stats->errors;
     co_return;
   }
   stream->set_nodelay(true);
-  std::string message(config->size, 'x');
   std::string batch;
-  for (int i = 0; i < config->pipeline; ++i) batch += message;
+  std::string expected;
+  build_round(config, batch, expected);
   while (!stats->done) {
     whirl::TimePoint start = whirl::Clock::now();
     try {
       stream->write(batch);
-      std::string echoed = co_await stream->read_bytes(batch.size());
-      if (echoed != batch) ++stats->errors;
+      std::string echoed = co_await stream->read_bytes(expected.size());
+      if (echoed != expected) ++stats->errors;
     } catch (const std::exception&) {
       ++stats->errors;
       co_return;
@@ -142,6 +181,8 @@ Config parse(int argc, char** argv) {
       config.duration = std::atof(value.c_str());
     else if (flag == "--warmup")
       config.warmup = std::atof(value.c_str());
+    else if (flag == "--websocket")
+      config.websocket_path = value;
     else {
       fmt::print(stderr, "echo_loadgen: unknown flag {}\n", flag);
       std::exit(2);

@@ -22,8 +22,9 @@
 // on_message returns (read_message is called): that is the flow control,
 // and a peer cannot make the other side hold more than one message. Pings
 // are answered even while on_message runs. write_message frames and queues
-// the message at once; awaiting it waits until it has left, so a fast
-// producer keeps pace with a slow peer. Past max_write_buffer_size queued
+// the message at once; awaiting it waits while much is queued (asyncio's
+// drain), so a fast producer keeps pace with a slow peer. Past
+// max_write_buffer_size queued
 // the peer is taken as not reading: the connection is closed and the write
 // throws WebSocketClosedError, as does every write after close.
 //
@@ -36,6 +37,10 @@
 // 1002 for a broken frame or sequence, 1007 for text that is not UTF-8
 // (found at the first bad byte), 1009 for a message over max_message_size
 // (compressed or inflated: a compression bomb is refused, not allocated).
+//
+// Unlike Tornado, TCP_NODELAY is on (set_nodelay(false) turns it off): a
+// loop turn's writes already leave in one send, so Nagle's algorithm would
+// only delay them (with pipelined messages, by a 40 ms delayed ACK each).
 #pragma once
 
 #include <cstdint>
@@ -81,18 +86,25 @@ struct WebSocketOptions {
   std::size_t max_write_buffer_size = 16 * 1024 * 1024;
 };
 
-// The awaitable write_message returns: completes once the message has been
-// handed to the kernel; throws WebSocketClosedError if the connection
-// closed first. Not awaiting it is fine (the message is already queued).
+// The awaitable write_message returns. Like asyncio's drain(), awaiting it
+// returns at once while little waits to be sent (under kHighWater bytes
+// when the message was queued), and otherwise once the message has been
+// handed to the kernel: a producer that outruns its peer waits for it,
+// and one that does not costs no loop turn per message. Throws
+// WebSocketClosedError if the connection closed first. Not awaiting it is
+// fine (the message is already queued).
 class WebSocketWrite {
  public:
-  explicit WebSocketWrite(IOStream::WriteAwaiter inner) noexcept : inner_(std::move(inner)) {}
-  bool await_ready() const noexcept { return inner_.await_ready(); }
+  static constexpr std::size_t kHighWater = 64 * 1024;
+
+  WebSocketWrite(IOStream::WriteAwaiter inner, bool wait) noexcept : inner_(std::move(inner)), wait_(wait) {}
+  bool await_ready() const noexcept { return !wait_ || inner_.await_ready(); }
   template <typename Promise>
   bool await_suspend(std::coroutine_handle<Promise> awaiter) {
     return inner_.await_suspend(awaiter);
   }
   void await_resume() const {
+    if (!wait_) return;
     try {
       inner_.await_resume();
     } catch (const StreamClosedError&) {
@@ -102,6 +114,7 @@ class WebSocketWrite {
 
  private:
   IOStream::WriteAwaiter inner_;
+  bool wait_;
 };
 
 class WebSocketHandler : public RequestHandler {

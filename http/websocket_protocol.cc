@@ -34,6 +34,11 @@ MaskKey random_mask_key() noexcept {
 
 WebSocketProtocol::WebSocketProtocol(IOStream& stream, Delegate& delegate, Settings settings)
     : stream_(stream), delegate_(delegate), settings_(std::move(settings)) {
+  try {
+    stream_.set_nodelay(true);  // see websocket.h: a turn's writes leave in one send already
+  } catch (const std::exception&) {
+    // A socket the peer already reset: the first read will say so.
+  }
   rules_.expect_masked = !settings_.mask_outgoing;
   rules_.allow_rsv1 = settings_.deflate.has_value();
   if (settings_.deflate) {
@@ -58,15 +63,33 @@ Task<void> WebSocketProtocol::receive_loop() {
   std::optional<Failure> failure;
   try {
     while (!close_received_) {
-      FrameHeader header = co_await next_header();
-      if (is_control(header.opcode)) {
-        co_await read_control_frame(header);
-      } else {
-        // One message at a time: the next waits, unread, until the
-        // dispatcher is done with this one.
-        while (has_message_ && !stream_.closed()) co_await message_handled_.wait();
-        co_await read_data_frame(header);
+      // Echoes to messages that arrived together leave together: hold the
+      // flush while more input is already here (as HTTP pipelining does).
+      stream_.hold_flush(stream_.buffered() > 0);
+      // What is already buffered is handled without a coroutine frame of
+      // its own: a pipelined message costs no allocation and no turn.
+      std::optional<FrameHeader> header = buffered_header();
+      if (!header) header = co_await next_header();
+      if (is_control(header->opcode)) {
+        std::size_t size = header->header_size + static_cast<std::size_t>(header->payload_length);
+        if (stream_.buffered() < size) {
+          stream_.hold_flush(false);
+          co_await stream_.wait_for_bytes(size);
+        }
+        handle_control_frame(*header);
+        continue;
       }
+      // One message at a time: the next waits, unread, until the
+      // dispatcher is done with this one.
+      while (has_message_ && !stream_.closed()) co_await message_handled_.wait();
+      begin_data_frame(*header);
+      std::uint64_t offset = take_payload(*header, 0);
+      while (offset < header->payload_length) {
+        stream_.hold_flush(false);
+        co_await stream_.wait_for_bytes(1);
+        offset = take_payload(*header, offset);
+      }
+      if (header->fin) finish_message();
     }
     co_await end_after_close_handshake();
   } catch (Failure& caught) {
@@ -80,20 +103,25 @@ Task<void> WebSocketProtocol::receive_loop() {
   stop();
 }
 
+std::optional<FrameHeader> WebSocketProtocol::buffered_header() {
+  FrameHeaderResult got = parse_frame_header(stream_.peek_buffer(), rules_);
+  if (got.status == FrameHeaderResult::kError) throw Failure{got.close_code, got.error};
+  if (got.status == FrameHeaderResult::kIncomplete) return std::nullopt;
+  MessageFraming::Verdict verdict = framing_.next(got.header);
+  if (verdict.close_code != 0) throw Failure{verdict.close_code, verdict.error};
+  return got.header;
+}
+
 Task<FrameHeader> WebSocketProtocol::next_header() {
   for (;;) {
-    FrameHeaderResult got = parse_frame_header(stream_.peek_buffer(), rules_);
-    if (got.status == FrameHeaderResult::kError) throw Failure{got.close_code, got.error};
-    if (got.status == FrameHeaderResult::kOk) {
-      MessageFraming::Verdict verdict = framing_.next(got.header);
-      if (verdict.close_code != 0) throw Failure{verdict.close_code, verdict.error};
-      co_return got.header;
-    }
+    stream_.hold_flush(false);  // nothing more to answer until the peer speaks
     co_await stream_.wait_for_bytes(stream_.buffered() + 1);
+    std::optional<FrameHeader> header = buffered_header();
+    if (header) co_return *header;
   }
 }
 
-Task<void> WebSocketProtocol::read_data_frame(const FrameHeader& header) {
+void WebSocketProtocol::begin_data_frame(const FrameHeader& header) {
   if (header.opcode != Opcode::kContinuation) {
     message_compressed_ = header.rsv1;
     utf8_.reset();
@@ -105,24 +133,23 @@ Task<void> WebSocketProtocol::read_data_frame(const FrameHeader& header) {
     throw Failure{close_code::kMessageTooBig, "message too big"};
   }
   stream_.consume_buffer(header.header_size);
+}
+
+std::uint64_t WebSocketProtocol::take_payload(const FrameHeader& header, std::uint64_t offset) {
+  std::string_view piece = stream_.peek_buffer();
+  std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), header.payload_length - offset));
+  if (take == 0) return offset;
+  std::size_t start = message_.size();
+  message_.append(piece.data(), take);
+  stream_.consume_buffer(take);
+  if (header.masked) apply_mask(message_.data() + start, take, header.mask_key, offset);
+  // At the first bad byte, not at the message's end: a peer streaming junk
+  // is stopped at once.
   const bool check_text = framing_.message_opcode() == Opcode::kText && !message_compressed_;
-  std::uint64_t offset = 0;
-  while (offset < header.payload_length) {
-    if (stream_.buffered() == 0) co_await stream_.wait_for_bytes(1);
-    std::string_view piece = stream_.peek_buffer();
-    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), header.payload_length - offset));
-    std::size_t start = message_.size();
-    message_.append(piece.data(), take);
-    stream_.consume_buffer(take);
-    if (header.masked) apply_mask(message_.data() + start, take, header.mask_key, offset);
-    offset += take;
-    // At the first bad byte, not at the message's end: a peer streaming
-    // junk is stopped at once.
-    if (check_text && !utf8_.feed(std::string_view(message_).substr(start))) {
-      throw Failure{close_code::kInvalidPayload, "invalid UTF-8 in a text message"};
-    }
+  if (check_text && !utf8_.feed(std::string_view(message_).substr(start))) {
+    throw Failure{close_code::kInvalidPayload, "invalid UTF-8 in a text message"};
   }
-  if (header.fin) finish_message();
+  return offset + take;
 }
 
 void WebSocketProtocol::finish_message() {
@@ -147,15 +174,17 @@ void WebSocketProtocol::finish_message() {
   message_ready_.notify_all();
 }
 
-Task<void> WebSocketProtocol::read_control_frame(const FrameHeader& header) {
+void WebSocketProtocol::handle_control_frame(const FrameHeader& header) {
   std::size_t size = header.header_size + static_cast<std::size_t>(header.payload_length);
-  if (stream_.buffered() < size) co_await stream_.wait_for_bytes(size);
   std::string payload(stream_.peek_buffer().substr(header.header_size, header.payload_length));
   stream_.consume_buffer(size);
   if (header.masked) apply_mask(payload.data(), payload.size(), header.mask_key);
   switch (header.opcode) {
     case Opcode::kPing:
-      if (!close_sent_) send_frame(Opcode::kPong, payload, false);
+      if (!close_sent_) {
+        send_frame(Opcode::kPong, payload, false);
+        stream_.hold_flush(false);  // a pong is not held back behind a slow on_message
+      }
       delegate_.on_ping(payload);
       break;
     case Opcode::kPong:
@@ -305,11 +334,12 @@ WebSocketWrite WebSocketProtocol::write_message(std::string_view message, bool b
     throw WebSocketClosedError();
   }
   Opcode opcode = binary ? Opcode::kBinary : Opcode::kText;
+  const bool wait = stream_.write_buffer_size() >= WebSocketWrite::kHighWater;
   try {
-    if (deflate_ == nullptr) return WebSocketWrite(send_frame(opcode, message, false));
+    if (deflate_ == nullptr) return WebSocketWrite(send_frame(opcode, message, false), wait);
     scratch_.clear();
     deflate_->compress(message, scratch_);
-    WebSocketWrite write(send_frame(opcode, scratch_, true));
+    WebSocketWrite write(send_frame(opcode, scratch_, true), wait);
     shrink(scratch_);
     return write;
   } catch (const StreamClosedError&) {

@@ -87,9 +87,11 @@ class WebSocketProtocol {
   Task<void> receive_loop();
   Task<void> dispatch_loop();
   Task<void> ping_loop();
+  std::optional<FrameHeader> buffered_header();
   Task<FrameHeader> next_header();
-  Task<void> read_data_frame(const FrameHeader& header);
-  Task<void> read_control_frame(const FrameHeader& header);
+  void begin_data_frame(const FrameHeader& header);
+  std::uint64_t take_payload(const FrameHeader& header, std::uint64_t offset);
+  void handle_control_frame(const FrameHeader& header);
   void finish_message();
   void handle_close_frame(std::string_view payload);
   Task<void> fail(Failure failure);
