@@ -54,7 +54,12 @@ WebSocketProtocol::~WebSocketProtocol() = default;
 
 Task<void> WebSocketProtocol::run() {
   last_pong_ = Clock::now();
-  co_await gather(receive_loop(), dispatch_loop(), ping_loop());
+  // Without pings, no pinger: an idle connection holds two frames, not three.
+  if (settings_.options.ping_interval > Duration::zero()) {
+    co_await gather(receive_loop(), dispatch_loop(), ping_loop());
+  } else {
+    co_await gather(receive_loop(), dispatch_loop());
+  }
 }
 
 // ---- receiving ----
@@ -68,8 +73,14 @@ Task<void> WebSocketProtocol::receive_loop() {
       stream_.hold_flush(stream_.buffered() > 0);
       // What is already buffered is handled without a coroutine frame of
       // its own: a pipelined message costs no allocation and no turn.
+      // The wait for a header is here, not in a coroutine of its own: an
+      // idle connection holds one frame less.
       std::optional<FrameHeader> header = buffered_header();
-      if (!header) header = co_await next_header();
+      while (!header) {
+        stream_.hold_flush(false);  // nothing more to answer until the peer speaks
+        co_await stream_.wait_for_bytes(stream_.buffered() + 1);
+        header = buffered_header();
+      }
       if (is_control(header->opcode)) {
         std::size_t size = header->header_size + static_cast<std::size_t>(header->payload_length);
         if (stream_.buffered() < size) {
@@ -110,15 +121,6 @@ std::optional<FrameHeader> WebSocketProtocol::buffered_header() {
   MessageFraming::Verdict verdict = framing_.next(got.header);
   if (verdict.close_code != 0) throw Failure{verdict.close_code, verdict.error};
   return got.header;
-}
-
-Task<FrameHeader> WebSocketProtocol::next_header() {
-  for (;;) {
-    stream_.hold_flush(false);  // nothing more to answer until the peer speaks
-    co_await stream_.wait_for_bytes(stream_.buffered() + 1);
-    std::optional<FrameHeader> header = buffered_header();
-    if (header) co_return *header;
-  }
 }
 
 void WebSocketProtocol::begin_data_frame(const FrameHeader& header) {

@@ -88,7 +88,6 @@ class WebSocketProtocol {
   Task<void> dispatch_loop();
   Task<void> ping_loop();
   std::optional<FrameHeader> buffered_header();
-  Task<FrameHeader> next_header();
   void begin_data_frame(const FrameHeader& header);
   std::uint64_t take_payload(const FrameHeader& header, std::uint64_t offset);
   void handle_control_frame(const FrameHeader& header);
