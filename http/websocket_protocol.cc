@@ -77,14 +77,14 @@ Task<void> WebSocketProtocol::receive_loop() {
       // idle connection holds one frame less.
       std::optional<FrameHeader> header = buffered_header();
       while (!header) {
-        stream_.hold_flush(false);  // nothing more to answer until the peer speaks
+        before_receiver_waits();
         co_await stream_.wait_for_bytes(stream_.buffered() + 1);
         header = buffered_header();
       }
       if (is_control(header->opcode)) {
         std::size_t size = header->header_size + static_cast<std::size_t>(header->payload_length);
         if (stream_.buffered() < size) {
-          stream_.hold_flush(false);
+          before_receiver_waits();
           co_await stream_.wait_for_bytes(size);
         }
         handle_control_frame(*header);
@@ -92,11 +92,11 @@ Task<void> WebSocketProtocol::receive_loop() {
       }
       // One message at a time: the next waits, unread, until the
       // dispatcher is done with this one.
-      while (has_message_ && !stream_.closed()) co_await message_handled_.wait();
+      while (has_message_) co_await receiver_park_.park(dispatcher_park_.take());
       begin_data_frame(*header);
       std::uint64_t offset = take_payload(*header, 0);
       while (offset < header->payload_length) {
-        stream_.hold_flush(false);
+        before_receiver_waits();
         co_await stream_.wait_for_bytes(1);
         offset = take_payload(*header, offset);
       }
@@ -112,6 +112,13 @@ Task<void> WebSocketProtocol::receive_loop() {
   }
   if (failure) co_await fail(std::move(*failure));
   stop();
+}
+
+// The receiver is about to wait for the peer: what it has is answered now
+// (the held flush lifts), and a message it handed over is started.
+void WebSocketProtocol::before_receiver_waits() noexcept {
+  stream_.hold_flush(false);
+  if (has_message_) dispatcher_park_.wake_later();
 }
 
 std::optional<FrameHeader> WebSocketProtocol::buffered_header() {
@@ -172,8 +179,7 @@ void WebSocketProtocol::finish_message() {
     return;
   }
   delivering_binary_ = binary;
-  has_message_ = true;
-  message_ready_.notify_all();
+  has_message_ = true;  // the dispatcher runs when the receiver next stops (before_receiver_waits, or a park)
 }
 
 void WebSocketProtocol::handle_control_frame(const FrameHeader& header) {
@@ -255,8 +261,8 @@ Task<void> WebSocketProtocol::fail(Failure failure) {
 void WebSocketProtocol::stop() noexcept {
   finished_ = true;
   shrink(message_);
-  message_ready_.notify_all();
-  message_handled_.notify_all();
+  dispatcher_park_.wake_later();
+  receiver_park_.wake_later();
   stopped_.notify_all();
 }
 
@@ -264,7 +270,8 @@ void WebSocketProtocol::stop() noexcept {
 
 Task<void> WebSocketProtocol::dispatch_loop() {
   for (;;) {
-    while (!has_message_ && !finished_) co_await message_ready_.wait();
+    // Parked, it hands control back to the receiver if that waits on it.
+    while (!has_message_ && !finished_) co_await dispatcher_park_.park(receiver_park_.take());
     if (!has_message_) co_return;
     try {
       co_await delegate_.on_message(delivering_, delivering_binary_);
@@ -278,7 +285,6 @@ Task<void> WebSocketProtocol::dispatch_loop() {
     }
     has_message_ = false;
     shrink(delivering_);
-    message_handled_.notify_all();
   }
 }
 

@@ -12,7 +12,9 @@
 //   limit before any of its bytes are kept) and handed to the dispatcher.
 //   While the dispatcher has a message, the receiver stops at the next
 //   data frame, so a peer cannot make the server hold more than one
-//   message, but pings that come before it are still answered.
+//   message, but pings that come before it are still answered. The two
+//   hand control to each other directly (websocket_handoff.h): a batch of
+//   pipelined messages is handled in one loop turn.
 // - the dispatcher awaits delegate.on_message for each message in turn:
 //   the next one waits until it returns (Tornado's flow control).
 // - the pinger, with a ping_interval, pings and closes a connection whose
@@ -31,6 +33,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/websocket_handoff.h"
 #include "whirl/http/utf8_validator.h"
 #include "whirl/http/websocket.h"
 #include "whirl/http/websocket_deflate.h"
@@ -98,6 +101,7 @@ class WebSocketProtocol {
   IOStream::WriteAwaiter send_frame(Opcode opcode, std::string_view payload, bool rsv1);
   void send_close(std::optional<std::uint16_t> code, std::string_view reason);
   void stop() noexcept;
+  void before_receiver_waits() noexcept;
 
   IOStream& stream_;
   Delegate& delegate_;
@@ -114,9 +118,9 @@ class WebSocketProtocol {
   std::string delivering_;
   bool delivering_binary_ = false;
   bool has_message_ = false;
-  Condition message_ready_;
-  Condition message_handled_;
-  Condition stopped_;  // wakes the pinger at the end
+  Parking dispatcher_park_;  // the dispatcher, waiting for a message
+  Parking receiver_park_;    // the receiver, waiting for the dispatcher to finish one
+  Condition stopped_;        // wakes the pinger at the end
 
   std::string scratch_;  // a frame being built (masked or compressed)
   bool close_sent_ = false;

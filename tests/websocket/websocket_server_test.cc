@@ -64,8 +64,15 @@ struct FloodSocket : WebSocketHandler {
   }
 };
 
+// Records its on_close, for the shutdown test.
+std::atomic<int> closes_seen{0};
+struct CountingSocket : EchoSocket {
+  void on_close() override { ++closes_seen; }
+};
+
 struct WebSocketApp {
   WebSocketApp() {
+    app.add_handler<CountingSocket>("/counted");
     app.add_handler<FloodSocket>("/flood");
     app.add_handler<EchoSocket>("/ws");
     app.add_handler<CompressedEchoSocket>("/deflate");
@@ -365,6 +372,24 @@ TEST(WebSocketServer, APeerThatNeverReadsIsDroppedAtTheWriteBoundNotBuffered) {
   // 16 MiB queued, plus what the kernel's buffers took: far from 256.
   EXPECT_LT(flood_written.load(), 64);
   EXPECT_GE(flood_written.load(), 16);
+}
+
+TEST(WebSocketServer, ClosingAllConnectionsEndsOpenWebSocketsAndCallsOnClose) {
+  WebSocketApp web;
+  ServerThread server(web.app);
+  WsClient idle(server.port(), "/counted");
+  WsClient busy(server.port(), "/counted");
+  busy.send(Opcode::kText, "sleep");  // its on_message is running when the server closes
+  std::this_thread::sleep_for(50ms);
+  int before = closes_seen;
+  server.loop().add_callback([&] {
+    server.loop().spawn(
+        [](HTTPServer* http) -> Task<void> { co_await http->close_all_connections(); }(&server.server()));
+  });
+  EXPECT_TRUE(idle.raw.closed_by_server());
+  EXPECT_TRUE(busy.raw.closed_by_server());
+  for (int i = 0; i < 100 && closes_seen < before + 2; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(closes_seen - before, 2) << "each handler's on_close ran once";
 }
 
 // ---- permessage-deflate ----
