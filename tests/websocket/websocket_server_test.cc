@@ -392,6 +392,44 @@ TEST(WebSocketServer, ClosingAllConnectionsEndsOpenWebSocketsAndCallsOnClose) {
   EXPECT_EQ(closes_seen - before, 2) << "each handler's on_close ran once";
 }
 
+// ---- pings ----
+
+struct PingingApp {
+  PingingApp() { app.add_handler<EchoSocket>("/ws"); }
+  Application app{{.access_log = false,
+                   .websocket_ping_interval = std::chrono::milliseconds(100),
+                   .websocket_ping_timeout = std::chrono::milliseconds(350)}};
+};
+
+TEST(WebSocketServer, WithAPingIntervalAPeerThatNeverPongsIsClosedWith1001) {
+  PingingApp web;
+  ServerThread server(web.app);
+  WsClient client(server.port());
+  Frame first = client.read();
+  EXPECT_EQ(first.header.opcode, Opcode::kPing) << "a ping comes every ping_interval";
+  EXPECT_EQ(client.read_close_code(), 1001) << "no pong for ping_timeout: closed, going away";
+}
+
+TEST(WebSocketServer, APeerThatAnswersPingsStaysOpen) {
+  PingingApp web;
+  ServerThread server(web.app);
+  WsClient client(server.port());
+  int pings = 0;
+  auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < 800ms) {
+    Frame frame = client.read();
+    ASSERT_TRUE(frame.ok);
+    ASSERT_EQ(frame.header.opcode, Opcode::kPing) << "closed while answering its pings";
+    client.send(Opcode::kPong, frame.payload);
+    ++pings;
+  }
+  EXPECT_GE(pings, 4);
+  client.send(Opcode::kText, "still here");
+  Frame echo = client.read();
+  while (echo.ok && echo.header.opcode == Opcode::kPing) echo = client.read();
+  EXPECT_EQ(echo.payload, "still here");
+}
+
 // ---- permessage-deflate ----
 
 TEST(WebSocketServer, CompressionIsNegotiatedAndMessagesFlowCompressedBothWays) {
