@@ -141,12 +141,16 @@ TEST(Condition, NotifyWakesTheRequestedNumberOfWaiters) {
   Condition condition;
   int woken = 0;
   for (int i = 0; i < 5; ++i) loop.spawn(count_notifications(&condition, &woken));
-  loop.call_later(5ms, [&] { condition.notify(2); });
-  loop.call_later(15ms, [&] {
-    EXPECT_EQ(woken, 2);
-    condition.notify_all();
+  // Each step is scheduled by the one before it, so a late loop (a loaded
+  // machine) cannot fire two steps in one turn, before the woken run.
+  loop.call_later(5ms, [&] {
+    condition.notify(2);
+    loop.call_later(10ms, [&] {
+      EXPECT_EQ(woken, 2);
+      condition.notify_all();
+      loop.call_later(15ms, [&] { loop.stop(); });
+    });
   });
-  loop.call_later(30ms, [&] { loop.stop(); });
   loop.run();
   EXPECT_EQ(woken, 5);
 }
