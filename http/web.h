@@ -174,6 +174,7 @@ class RequestHandler {
   // ---- the request ----
   HTTPServerRequest& request() noexcept { return *request_; }
   Application& application() noexcept { return *application_; }
+  const Application& application() const noexcept { return *application_; }
   // The last value of argument `name` (query string or form); fallback when absent.
   std::string_view get_argument(std::string_view name, std::string_view fallback) const;
   // Throws MissingArgumentError (400) when absent.

@@ -43,7 +43,7 @@ bool WebSocketHandler::check_origin(std::string_view origin) {
 }
 
 WebSocketOptions WebSocketHandler::websocket_options() const {
-  const Application::Settings& settings = const_cast<WebSocketHandler*>(this)->application().settings();
+  const Application::Settings& settings = application().settings();
   WebSocketOptions options;
   options.max_message_size = settings.websocket_max_message_size;
   options.ping_interval = settings.websocket_ping_interval;

@@ -140,6 +140,12 @@ std::string close_payload(std::uint16_t code, std::string_view reason) {
   return payload;
 }
 
+std::optional<std::uint16_t> close_code_in(std::string_view payload) noexcept {
+  if (payload.size() < 2) return std::nullopt;
+  return static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
+                                    static_cast<unsigned char>(payload[1]));
+}
+
 MessageFraming::Verdict MessageFraming::next(const FrameHeader& header) noexcept {
   if (is_control(header.opcode)) return {};  // may come anywhere, even mid-message
   if (header.opcode == Opcode::kContinuation) {

@@ -107,6 +107,8 @@ void append_frame(std::string& out, Opcode opcode, std::string_view payload, con
 // A close frame's payload: the code (when not kNoStatus) then the reason,
 // cut to fit 125 bytes on a character boundary.
 std::string close_payload(std::uint16_t code, std::string_view reason);
+// The code a close frame's payload carries (its first two bytes), if any.
+std::optional<std::uint16_t> close_code_in(std::string_view payload) noexcept;
 
 // The rules that span frames: a message is a first data frame and its
 // continuations, and control frames may come between them but not other

@@ -207,10 +207,8 @@ void WebSocketProtocol::handle_control_frame(const FrameHeader& header) {
 
 void WebSocketProtocol::handle_close_frame(std::string_view payload) {
   if (payload.size() == 1) throw Failure{close_code::kProtocolError, "close frame of one byte"};
-  std::optional<std::uint16_t> code;
-  if (payload.size() >= 2) {
-    code = static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
-                                      static_cast<unsigned char>(payload[1]));
+  std::optional<std::uint16_t> code = close_code_in(payload);
+  if (code) {
     if (!is_valid_close_code(*code)) throw Failure{close_code::kProtocolError, "invalid close code"};
     if (!is_valid_utf8(payload.substr(2))) throw Failure{close_code::kInvalidPayload, "close reason is not UTF-8"};
   }
@@ -226,10 +224,7 @@ void WebSocketProtocol::handle_close_frame(std::string_view payload) {
 // close_timeout as the bound.
 Task<void> WebSocketProtocol::end_after_close_handshake() {
   if (!settings_.mask_outgoing) {
-    try {
-      co_await stream_.write({});
-    } catch (const StreamClosedError&) {
-    }
+    co_await flush_quietly();
     stream_.close();
     co_return;
   }
@@ -250,12 +245,18 @@ Task<void> WebSocketProtocol::fail(Failure failure) {
   if (!close_sent_ && !stream_.closed()) {
     send_close(failure.code, failure.reason);
     stream_.set_close_deadline(Clock::now() + settings_.options.close_timeout);
-    try {
-      co_await stream_.write({});
-    } catch (const StreamClosedError&) {
-    }
+    co_await flush_quietly();
   }
   stream_.close();
+}
+
+// Waits until what is queued has left; a stream that closes meanwhile (the
+// peer gone, the close deadline) ends the wait just as well.
+Task<void> WebSocketProtocol::flush_quietly() {
+  try {
+    co_await stream_.write({});
+  } catch (const StreamClosedError&) {
+  }
 }
 
 void WebSocketProtocol::stop() noexcept {
@@ -291,8 +292,7 @@ Task<void> WebSocketProtocol::dispatch_loop() {
 // ---- pinging ----
 
 Task<void> WebSocketProtocol::ping_loop() {
-  const Duration interval = settings_.options.ping_interval;
-  if (interval <= Duration::zero()) co_return;
+  const Duration interval = settings_.options.ping_interval;  // > 0: run() starts no pinger otherwise
   while (!finished_) {
     co_await stopped_.wait(interval);
     if (finished_ || close_sent_) co_return;

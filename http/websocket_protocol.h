@@ -98,6 +98,7 @@ class WebSocketProtocol {
   void handle_close_frame(std::string_view payload);
   Task<void> fail(Failure failure);
   Task<void> end_after_close_handshake();
+  Task<void> flush_quietly();
   IOStream::WriteAwaiter send_frame(Opcode opcode, std::string_view payload, bool rsv1);
   void send_close(std::optional<std::uint16_t> code, std::string_view reason);
   void stop() noexcept;

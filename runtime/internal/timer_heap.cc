@@ -93,10 +93,8 @@ void TimerHeap::sift_down(std::size_t pos) noexcept {
 }
 
 void TimerHeap::erase_at(std::size_t pos) noexcept {
-  std::uint32_t removed = heap_[pos];
   std::uint32_t last = heap_.back();
   heap_.pop_back();
-  slots_[removed].heap_index = UINT32_MAX;
   if (pos == heap_.size()) return;
   place(pos, last);
   sift_down(pos);

@@ -72,10 +72,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       check(twice == original);
     }
     if (whirl::is_control(header.opcode)) {
-      if (header.opcode == whirl::Opcode::kClose && payload.size() >= 2) {
-        (void)whirl::is_valid_close_code(static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
-                                                                    static_cast<unsigned char>(payload[1])));
-        (void)whirl::is_valid_utf8(std::string_view(payload).substr(2));
+      if (header.opcode == whirl::Opcode::kClose) {
+        std::optional<std::uint16_t> code = whirl::close_code_in(payload);
+        check(code.has_value() == (payload.size() >= 2));
+        if (code) {
+          (void)whirl::is_valid_close_code(*code);
+          (void)whirl::is_valid_utf8(std::string_view(payload).substr(2));
+        }
       }
       continue;
     }

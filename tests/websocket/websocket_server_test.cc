@@ -105,11 +105,7 @@ struct Frame {
   bool ok = false;
   FrameHeader header;
   std::string payload;
-  std::uint16_t close_code() const {
-    return payload.size() >= 2 ? static_cast<std::uint16_t>((static_cast<unsigned char>(payload[0]) << 8) |
-                                                            static_cast<unsigned char>(payload[1]))
-                               : 0;
-  }
+  std::uint16_t close_code() const { return close_code_in(payload).value_or(0); }
 };
 
 // A client that has done the handshake.
