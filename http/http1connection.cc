@@ -439,12 +439,21 @@ IOStream& HTTP1Connection::detach() {
   return stream_;
 }
 
+IOStream& HTTP1Connection::detach(Task<void> session) {
+  if (!session.valid()) throw std::invalid_argument("HTTP1Connection: detach() with an empty session");
+  if (session_.valid()) throw std::logic_error("HTTP1Connection: detached twice");
+  IOStream& stream = detach();
+  session_ = std::move(session);
+  return stream;
+}
+
 // ---------------------------------------------------------------- the request loop
 
 HTTP1ServerConnection::HTTP1ServerConnection(IOStream& stream, HTTP1ConnectionParameters params)
     : stream_(stream), connection_(stream, params) {}
 
 Task<void> HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& delegate) {
+  std::optional<Takeover> takeover;
   try {
     while (!closing_) {
       // The wait between requests happens here, in this frame (see
@@ -454,6 +463,10 @@ Task<void> HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& de
       if (!more || closing_) break;
       std::unique_ptr<HTTPMessageDelegate> request = delegate.start_request(connection_);
       bool keep_alive = co_await connection_.read_request(*request);
+      if (connection_.has_session()) {
+        takeover.emplace(Takeover{std::move(request), connection_.take_session()});
+        break;
+      }
       request.reset();
       if (!keep_alive || closing_) break;
       if (stream_.write_buffer_size() > kMaxQueuedResponseBytes) {
@@ -470,6 +483,17 @@ Task<void> HTTP1ServerConnection::start_serving(HTTPServerConnectionDelegate& de
     }
   } catch (const StreamClosedError&) {
     // The peer went away between requests.
+  }
+  if (takeover && hand_over_) {
+    hand_over_(std::move(*takeover));  // the stream is the session's from here: not a byte more of ours
+    co_return;
+  }
+  if (takeover) {
+    try {
+      co_await takeover->session;
+    } catch (const StreamClosedError&) {
+    }
+    takeover.reset();
   }
   co_await flush_within(connection_.params().final_flush_timeout);
   // A detached stream's input belongs to its taker, who is done with it.

@@ -32,7 +32,10 @@
 // request's delegate returns, the request loop ends as for any connection
 // (queued bytes flushed within final_flush_timeout, the stream closed),
 // without the lingering close. HTTP1ServerConnection::close() closes a
-// detached stream at once.
+// detached stream at once. detach(session) instead ends the request loop
+// and leaves the stream open for `session` (HTTP1ServerConnection's
+// Takeover), which the owner runs in a task of its own (HTTPServer hands it
+// over: TCPServer::hand_over) or start_serving runs before returning.
 //
 // Bad requests. A head the strict parser (request_parser.h) refuses, a bad
 // chunked body, or a body over max_body_size get a short error response
@@ -50,6 +53,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -143,7 +147,12 @@ class HTTP1Connection final : public HTTPConnection, private IOStream::CloseObse
   void set_close_after_response() noexcept override { close_after_response_ = true; }
   void abort() noexcept override;
   IOStream& detach() override;
+  IOStream& detach(Task<void> session) override;
   bool detached() const noexcept override { return detached_; }
+  // The session a detach(session) left for the connection's owner to run
+  // (HTTP1ServerConnection takes it when the request loop ends).
+  bool has_session() const noexcept { return session_.valid(); }
+  Task<void> take_session() noexcept { return std::move(session_); }
   const HTTPRequestContext* context() const noexcept override { return context_; }
 
   bool headers_written() const noexcept { return headers_written_; }
@@ -198,6 +207,7 @@ class HTTP1Connection final : public HTTPConnection, private IOStream::CloseObse
   std::uint64_t body_received_ = 0;
   Event response_done_;
   const HTTPRequestContext* context_ = nullptr;
+  Task<void> session_;  // from detach(session), until the request loop takes it
   bool idle_ = false;
   bool detached_ = false;
 
@@ -223,10 +233,26 @@ class HTTP1ServerConnection {
   // The longest a lingering close waits for the peer's end of file.
   static constexpr std::chrono::seconds kLingerTimeout{2};
 
+  // What a request handed the connection to with detach(session): the
+  // session, and the request's delegate (which owns what the session may
+  // refer to: a handler, its request) to keep alive until it ends. The
+  // session is declared last, so it goes first.
+  struct Takeover {
+    std::unique_ptr<HTTPMessageDelegate> delegate;
+    Task<void> session;
+  };
+  // Receives a Takeover when the request loop ends; it owns the stream from
+  // then on (and closes it when the session ends).
+  using HandOver = std::function<void(Takeover)>;
+
   HTTP1ServerConnection(IOStream& stream, HTTP1ConnectionParameters params);
 
   // The request loop; returns when the connection ends (it is closed then).
+  // After a detach(session), it returns at once without closing the stream
+  // when a hand_over was set (having given it the Takeover), and otherwise
+  // runs the session itself first.
   Task<void> start_serving(HTTPServerConnectionDelegate& delegate);
+  void set_hand_over(HandOver hand_over) { hand_over_ = std::move(hand_over); }
   // Ends the connection once the request in progress, if any, is answered;
   // an idle connection closes at once, and one waiting for its answers to
   // leave gets final_flush_timeout for them.
@@ -244,6 +270,7 @@ class HTTP1ServerConnection {
 
   IOStream& stream_;
   HTTP1Connection connection_;
+  HandOver hand_over_;
   bool closing_ = false;
   std::optional<TimePoint> flush_deadline_;
 };

@@ -111,6 +111,17 @@ class HTTPConnection {
   // while a response is half written (headers sent, not finished) throws
   // std::logic_error.
   virtual IOStream& detach() = 0;
+  // detach() for a protocol that outlives its request (a WebSocket): once
+  // the request's delegate has returned from finish(), the request loop
+  // ends and its frames go, and `session` runs as the connection from then
+  // on, with the stream (left open for it) and the request's delegate,
+  // which stays alive until `session` ends, so a handler may run the
+  // protocol in its own members. The stream is closed when `session` ends.
+  // This connection object is gone by the time `session` runs: it must not
+  // be used there. May follow a detach() (which gave the stream to build
+  // the session over); detaching into a second session throws
+  // std::logic_error.
+  virtual IOStream& detach(Task<void> session) = 0;
   virtual bool detached() const noexcept = 0;
   // The server's view of the peer, or nullptr outside a server.
   virtual const HTTPRequestContext* context() const noexcept = 0;

@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <utility>
+
 #include "whirl/net/ssl_iostream.h"
 #include "whirl/runtime/log.h"
 
@@ -63,27 +65,62 @@ class CallbackAdapter final : public HTTPMessageDelegate {
   std::optional<HTTPServerRequest> request_;
 };
 
-// Keeps the server's set of live connections in step with a handle_stream
-// frame, however that frame ends.
+// Keeps one of the server's sets of live connections in step with a
+// connection's frame, however that frame ends. The server is drained when
+// both sets are empty.
+template <typename T>
 class ConnectionRegistration {
  public:
-  ConnectionRegistration(std::set<HTTP1ServerConnection*>& set, HTTP1ServerConnection* connection, Event& drained)
-      : set_(set), connection_(connection), drained_(drained) {
+  ConnectionRegistration(std::set<T*>& set, T* connection, const std::set<HTTP1ServerConnection*>& http,
+                         const std::set<IOStream*>& detached, Event& drained)
+      : set_(set), connection_(connection), http_(http), detached_(detached), drained_(drained) {
     set_.insert(connection_);
     drained_.clear();
   }
+  // Moves with a connection handed over to a task of its own, so the
+  // server never looks drained in between.
+  ConnectionRegistration(ConnectionRegistration&& other) noexcept
+      : set_(other.set_),
+        connection_(std::exchange(other.connection_, nullptr)),
+        http_(other.http_),
+        detached_(other.detached_),
+        drained_(other.drained_) {}
   ~ConnectionRegistration() {
+    if (connection_ == nullptr) return;
     set_.erase(connection_);
-    if (set_.empty()) drained_.set();
+    if (http_.empty() && detached_.empty()) drained_.set();
   }
   ConnectionRegistration(const ConnectionRegistration&) = delete;
   ConnectionRegistration& operator=(const ConnectionRegistration&) = delete;
 
  private:
-  std::set<HTTP1ServerConnection*>& set_;
-  HTTP1ServerConnection* connection_;
+  std::set<T*>& set_;
+  T* connection_;
+  const std::set<HTTP1ServerConnection*>& http_;
+  const std::set<IOStream*>& detached_;
   Event& drained_;
 };
+
+using DetachedRegistration = ConnectionRegistration<IOStream>;
+
+// A request's session after detach(session), as a connection of its own:
+// the Takeover keeps the request's delegate (its handler) alive for it.
+// What a detached session keeps alive. Members go last to first: the
+// registration, the session's frames and the request's delegate (the
+// Takeover's own order), and the stream last, since all of them use it.
+struct DetachedSession {
+  TCPServer::Connection connection;
+  HTTP1ServerConnection::Takeover takeover;
+  DetachedRegistration registration;
+};
+
+Task<void> run_detached(DetachedSession detached) {
+  try {
+    co_await detached.takeover.session;
+  } catch (const StreamClosedError&) {
+    // The peer went away, or close_all_connections: the normal end.
+  }
+}
 
 }  // namespace
 
@@ -132,10 +169,28 @@ HTTPRequestContext HTTPServer::make_context(const IOStream& stream, const Socket
 }
 
 Task<void> HTTPServer::handle_stream(IOStream& stream, SocketAddress address) {
+  return serve_http(stream, address, nullptr);
+}
+
+Task<void> HTTPServer::handle_connection(Connection& connection, SocketAddress address) {
+  return serve_http(connection.stream(), address, &connection);
+}
+
+Task<void> HTTPServer::serve_http(IOStream& stream, SocketAddress address, Connection* owner) {
   HTTPRequestContext context = make_context(stream, address);
   HTTP1ServerConnection connection(stream, connection_parameters());
   connection.connection().set_context(&context);
-  ConnectionRegistration registration(connections_, &connection, drained_);
+  if (owner != nullptr) {
+    // A WebSocket (or another protocol a handler detaches into) continues
+    // in a task of its own: this frame, the request loop's and the
+    // request's handler chain end, and an idle session holds only its own.
+    connection.set_hand_over([this, owner](HTTP1ServerConnection::Takeover takeover) {
+      DetachedRegistration registration(detached_, &owner->stream(), connections_, detached_, drained_);
+      continue_connection(
+          run_detached(DetachedSession{std::move(*owner), std::move(takeover), std::move(registration)}));
+    });
+  }
+  ConnectionRegistration registration(connections_, &connection, connections_, detached_, drained_);
   co_await connection.start_serving(*delegate_);
 }
 
@@ -147,7 +202,11 @@ Task<void> HTTPServer::close_all_connections() {
   // Copy first: closing an idle connection ends its frame, which erases it.
   std::vector<HTTP1ServerConnection*> open(connections_.begin(), connections_.end());
   for (HTTP1ServerConnection* connection : open) connection->close();
-  while (!connections_.empty()) co_await drained_.wait();
+  // A detached protocol cannot be ended politely from here: its session
+  // sees StreamClosedError.
+  std::vector<IOStream*> detached(detached_.begin(), detached_.end());
+  for (IOStream* stream : detached) stream->close();
+  while (!connections_.empty() || !detached_.empty()) co_await drained_.wait();
 }
 
 }  // namespace whirl

@@ -87,16 +87,23 @@ class HTTPServer : public TCPServer, public HTTPServerConnectionDelegate {
 
  protected:
   Task<void> handle_stream(IOStream& stream, SocketAddress address) override;
+  // As handle_stream, and a request that detaches into a session of its own
+  // (a WebSocket) takes the connection with it: see run_detached.
+  Task<void> handle_connection(Connection& connection, SocketAddress address) override;
 
  private:
   HTTP1ConnectionParameters connection_parameters() const;
   HTTPRequestContext make_context(const IOStream& stream, const SocketAddress& address) const;
+  // The request loop; `owner` (when the stream has one to give away) lets a
+  // detached session continue as a connection task of its own.
+  Task<void> serve_http(IOStream& stream, SocketAddress address, Connection* owner);
 
   HTTPServerOptions options_;
   RequestCallback callback_;
   HTTPServerConnectionDelegate* delegate_;
   std::set<HTTP1ServerConnection*> connections_;
-  Event drained_;
+  std::set<IOStream*> detached_;  // the streams of run_detached's sessions
+  Event drained_;                 // set while both are empty
 };
 
 }  // namespace whirl

@@ -141,7 +141,28 @@ void RequestHandler::finish(std::string_view chunk) {
 IOStream& RequestHandler::detach() {
   IOStream& stream = request_->connection->detach();
   finished_ = true;  // nothing of ours follows: no finish(), no error page
+  release_response();
   return stream;
+}
+
+IOStream& RequestHandler::detach(Task<void> session) {
+  IOStream& stream = request_->connection->detach(std::move(session));
+  request_->connection = nullptr;  // gone by the time the session runs
+  finished_ = true;
+  release_response();
+  return stream;
+}
+
+// Nothing more is sent: what the response held goes (a detached
+// connection may live for hours).
+void RequestHandler::release_response() noexcept {
+  // Moved out, not assigned over: a string assigned an empty one keeps its
+  // buffer.
+  { HTTPHeaders released = std::move(headers_); }
+  headers_.clear();
+  std::string().swap(write_buffer_);
+  std::string().swap(reason_);
+  transform_.reset();
 }
 
 void RequestHandler::redirect(std::string_view url, bool permanent, std::optional<int> status) {

@@ -170,6 +170,20 @@ class RequestHandler {
   // handler's answer (a 101) was finished or before anything was written;
   // the handler sends nothing more itself. See HTTPConnection::detach.
   IOStream& detach();
+  // detach() for a protocol that outlives the request (a WebSocket):
+  // `session` runs as the connection once this handler's method has
+  // returned, while the request loop's frames end; the handler and its
+  // request live until `session` ends (it may be a member coroutine). The
+  // response's headers and buffer are released, and request().connection
+  // is null from here: the connection is gone. It may follow a detach(),
+  // to build the session over the stream that returned:
+  //
+  //     IOStream& stream = detach();
+  //     protocol_ = std::make_unique<Protocol>(stream);
+  //     detach(protocol_->run());
+  //
+  // See HTTPConnection::detach.
+  IOStream& detach(Task<void> session);
 
   // ---- the request ----
   HTTPServerRequest& request() noexcept { return *request_; }
@@ -199,6 +213,7 @@ class RequestHandler {
   void handle_exception(std::exception_ptr error);
   void write_json(const nlohmann::json& object);
   void send_head(bool last);
+  void release_response() noexcept;
   void log_request() const;
   std::string allow_header() const;
 

@@ -17,9 +17,11 @@ namespace whirl {
 class WebSocketHandler::Delegate final : public WebSocketProtocol::Delegate {
  public:
   explicit Delegate(WebSocketHandler& handler) noexcept : handler_(handler) {}
+  Task<void> on_open() override { return handler_.open(); }
   Task<void> on_message(std::string_view message, bool binary) override { return handler_.on_message(message, binary); }
   void on_ping(std::string_view data) override { handler_.on_ping(data); }
   void on_pong(std::string_view data) override { handler_.on_pong(data); }
+  void on_closed() override { handler_.on_close(); }
 
  private:
   WebSocketHandler& handler_;
@@ -113,17 +115,10 @@ Task<void> WebSocketHandler::get() {
                                                                               .options = websocket_options(),
                                                                               .deflate = deflate_,
                                                                               .deflate_options = deflate_options_});
-  // Messages wait, unread, until open() has returned (as in Tornado).
-  try {
-    co_await open();
-  } catch (const CancelledError&) {
-    throw;
-  } catch (const std::exception& error) {
-    log::app().error("Uncaught exception in open: {}", error.what());
-    protocol_->close(close_code::kInternalError, "");
-  }
-  co_await protocol_->run();
-  on_close();
+  // The protocol (open(), the messages, on_close()) runs in a task of its
+  // own once get() has returned: the HTTP request's frames end, and an
+  // idle WebSocket holds only its own.
+  detach(protocol_->run());
 }
 
 WebSocketWrite WebSocketHandler::write_message(std::string_view message, bool binary) {

@@ -52,66 +52,127 @@ WebSocketProtocol::WebSocketProtocol(IOStream& stream, Delegate& delegate, Setti
 
 WebSocketProtocol::~WebSocketProtocol() = default;
 
+Task<void> WebSocketProtocol::Delegate::on_open() { co_return; }
+
+// run() is the receiver itself, and the dispatcher and the pinger are
+// started beside it (Task::start) rather than under a gather: an idle
+// connection holds three frames, not six.
 Task<void> WebSocketProtocol::run() {
-  last_pong_ = Clock::now();
-  // Without pings, no pinger: an idle connection holds two frames, not three.
-  if (settings_.options.ping_interval > Duration::zero()) {
-    co_await gather(receive_loop(), dispatch_loop(), ping_loop());
-  } else {
-    co_await gather(receive_loop(), dispatch_loop());
-  }
-}
-
-// ---- receiving ----
-
-Task<void> WebSocketProtocol::receive_loop() {
-  std::optional<Failure> failure;
+  co_await begin();
   try {
-    while (!close_received_) {
-      // Echoes to messages that arrived together leave together: hold the
-      // flush while more input is already here (as HTTP pipelining does).
-      stream_.hold_flush(stream_.buffered() > 0);
-      // What is already buffered is handled without a coroutine frame of
-      // its own: a pipelined message costs no allocation and no turn.
-      // The wait for a header is here, not in a coroutine of its own: an
-      // idle connection holds one frame less.
-      std::optional<FrameHeader> header = buffered_header();
-      while (!header) {
-        before_receiver_waits();
-        co_await stream_.wait_for_bytes(stream_.buffered() + 1);
-        header = buffered_header();
-      }
-      if (is_control(header->opcode)) {
-        std::size_t size = header->header_size + static_cast<std::size_t>(header->payload_length);
-        if (stream_.buffered() < size) {
-          before_receiver_waits();
-          co_await stream_.wait_for_bytes(size);
-        }
-        handle_control_frame(*header);
+    // One wait for the socket and one for the dispatcher, each in one
+    // place: every co_await site keeps its awaiter in this frame for the
+    // connection's life (a socket wait's is 208 bytes).
+    for (;;) {
+      ReceiverStep step = receive_buffered();
+      if (step.kind == ReceiverStep::kDone) break;
+      if (step.kind == ReceiverStep::kPark) {
+        // One message at a time: the next waits, unread, until the
+        // dispatcher is done with this one.
+        co_await receiver_park_.park(dispatcher_park_.take());
         continue;
       }
-      // One message at a time: the next waits, unread, until the
-      // dispatcher is done with this one.
-      while (has_message_) co_await receiver_park_.park(dispatcher_park_.take());
-      begin_data_frame(*header);
-      std::uint64_t offset = take_payload(*header, 0);
-      while (offset < header->payload_length) {
-        before_receiver_waits();
-        co_await stream_.wait_for_bytes(1);
-        offset = take_payload(*header, offset);
-      }
-      if (header->fin) finish_message();
+      before_receiver_waits();
+      co_await stream_.wait_for_bytes(step.bytes);
     }
-    co_await end_after_close_handshake();
   } catch (Failure& caught) {
-    failure = std::move(caught);
+    failure_ = std::move(caught);
   } catch (const StreamClosedError&) {
     // The peer went away, or close() timed out waiting for its answer.
   } catch (const DeflateDataError& error) {
-    failure = Failure{error.too_big() ? close_code::kMessageTooBig : close_code::kInvalidPayload, error.what()};
+    failure_ = Failure{error.too_big() ? close_code::kMessageTooBig : close_code::kInvalidPayload, error.what()};
   }
-  if (failure) co_await fail(std::move(*failure));
+  // (What end() needs is in members, not in this frame: it lives as long
+  // as the connection.)
+  co_await end();
+  delegate_.on_closed();
+}
+
+// Messages wait, unread, until the delegate's on_open has returned (as
+// Tornado's open()); then the helpers start.
+Task<void> WebSocketProtocol::begin() {
+  try {
+    co_await delegate_.on_open();
+  } catch (const CancelledError&) {
+    throw;
+  } catch (const std::exception& error) {
+    log::app().error("Uncaught exception in open: {}", error.what());
+    close(close_code::kInternalError, "");
+  }
+  last_pong_ = Clock::now();
+  CancellationToken* token = co_await current_token();
+  dispatcher_ = dispatch_loop();
+  dispatcher_.start(token);
+  if (settings_.options.ping_interval > Duration::zero()) {  // no pings, no pinger
+    pinger_ = ping_loop();
+    pinger_.start(token);
+  }
+}
+
+// The receiver is done: the connection ends (the close handshake's end, or
+// a failure's close frame), and the helpers are joined.
+Task<void> WebSocketProtocol::end() {
+  stream_.hold_flush(false);  // what is queued (our close answer, a failure's close frame) must leave
+  if (failure_) {
+    co_await fail(std::move(*failure_));
+  } else if (close_received_) {
+    co_await end_after_close_handshake();
+  }
   stop();
+  co_await join_helpers();
+}
+
+// Waits for the dispatcher (its on_message may still run) and the pinger
+// to end; each wakes the receiver as it does. A helper that failed is
+// rethrown (a cancellation), except a write to the stream that had closed.
+Task<void> WebSocketProtocol::join_helpers() {
+  while (!dispatcher_.done() || (pinger_.valid() && !pinger_.done())) co_await receiver_park_.park({});
+  try {
+    co_await dispatcher_;
+    if (pinger_.valid()) co_await pinger_;
+  } catch (const StreamClosedError&) {
+  }
+}
+
+// Handles what is buffered, as far as it goes, without a coroutine frame
+// of its own: a batch of pipelined messages costs no allocation and no
+// turn. Says what the receiver waits for next.
+WebSocketProtocol::ReceiverStep WebSocketProtocol::receive_buffered() {
+  for (;;) {
+    switch (reading_) {
+      case Reading::kHeader: {
+        if (close_received_) return {ReceiverStep::kDone, 0};  // end() lifts the hold: our close answer leaves
+        // Echoes to messages that arrived together leave together: hold
+        // the flush while more input is already here (as HTTP pipelining
+        // does).
+        stream_.hold_flush(stream_.buffered() > 0);
+        std::optional<FrameHeader> header = buffered_header();
+        if (!header) return {ReceiverStep::kRead, stream_.buffered() + 1};
+        frame_ = *header;
+        reading_ = is_control(frame_.opcode) ? Reading::kControl : Reading::kData;
+        break;
+      }
+      case Reading::kControl: {
+        std::size_t size = frame_.header_size + static_cast<std::size_t>(frame_.payload_length);
+        if (stream_.buffered() < size) return {ReceiverStep::kRead, size};
+        reading_ = Reading::kHeader;
+        handle_control_frame(frame_);
+        break;
+      }
+      case Reading::kData:
+        if (has_message_) return {ReceiverStep::kPark, 0};
+        begin_data_frame(frame_);
+        frame_offset_ = 0;
+        reading_ = Reading::kPayload;
+        break;
+      case Reading::kPayload:
+        frame_offset_ = take_payload(frame_, frame_offset_);
+        if (frame_offset_ < frame_.payload_length) return {ReceiverStep::kRead, stream_.buffered() + 1};
+        reading_ = Reading::kHeader;
+        if (frame_.fin) finish_message();
+        break;
+    }
+  }
 }
 
 // The receiver is about to wait for the peer: what it has is answered now
@@ -273,7 +334,7 @@ Task<void> WebSocketProtocol::dispatch_loop() {
   for (;;) {
     // Parked, it hands control back to the receiver if that waits on it.
     while (!has_message_ && !finished_) co_await dispatcher_park_.park(receiver_park_.take());
-    if (!has_message_) co_return;
+    if (!has_message_) break;
     try {
       co_await delegate_.on_message(delivering_, delivering_binary_);
     } catch (const CancelledError&) {
@@ -287,6 +348,7 @@ Task<void> WebSocketProtocol::dispatch_loop() {
     has_message_ = false;
     shrink(delivering_);
   }
+  receiver_park_.wake_later();  // it may be joining us (join_helpers)
 }
 
 // ---- pinging ----
@@ -295,7 +357,7 @@ Task<void> WebSocketProtocol::ping_loop() {
   const Duration interval = settings_.options.ping_interval;  // > 0: run() starts no pinger otherwise
   while (!finished_) {
     co_await stopped_.wait(interval);
-    if (finished_ || close_sent_) co_return;
+    if (finished_ || close_sent_) break;
     TimePoint now = Clock::now();
     // Pings went out recently and no pong came back for ping_timeout: the
     // peer (or the path to it) is gone.
@@ -303,11 +365,12 @@ Task<void> WebSocketProtocol::ping_loop() {
       log::gen().info("WebSocket closed: no pong for {} ms",
                       std::chrono::duration_cast<std::chrono::milliseconds>(now - last_pong_).count());
       close(close_code::kGoingAway, "ping timeout");
-      co_return;
+      break;
     }
     send_frame(Opcode::kPing, {}, false);
     last_ping_ = now;
   }
+  receiver_park_.wake_later();  // it may be joining us (join_helpers)
 }
 
 // ---- sending ----

@@ -5,7 +5,8 @@
 //     WebSocketProtocol protocol(stream, delegate, {.mask_outgoing = false, ...});
 //     co_await protocol.run();   // until the connection is closed
 //
-// run() is three tasks under one gather:
+// run() is the receiver, with the dispatcher (and the pinger) started
+// beside it (Task::start) and joined when it ends:
 // - the receiver reads frames. Control frames are handled as they come
 //   (a ping answered, a close answered and the connection ended); a data
 //   message is assembled, checked (UTF-8 incrementally for text, the size
@@ -49,9 +50,13 @@ class WebSocketProtocol {
   // What the protocol tells its owner.
   class Delegate {
    public:
+    // Before the first message is read (the handler's open()).
+    virtual Task<void> on_open();
     virtual Task<void> on_message(std::string_view message, bool binary) = 0;
     virtual void on_ping(std::string_view /*data*/) {}
     virtual void on_pong(std::string_view /*data*/) {}
+    // Once, as run() ends.
+    virtual void on_closed() {}
 
    protected:
     ~Delegate() = default;
@@ -87,7 +92,23 @@ class WebSocketProtocol {
     std::string reason;
   };
 
-  Task<void> receive_loop();
+  // What the receiver waits for, having handled what is buffered.
+  struct ReceiverStep {
+    enum Kind : unsigned char { kRead, kPark, kDone } kind;
+    std::size_t bytes;  // kRead: until this many are buffered
+  };
+  // Where the receiver is in the frame it reads.
+  enum class Reading : unsigned char {
+    kHeader,   // waiting for a frame header
+    kControl,  // a control frame's header read (and checked): the rest of it
+    kData,     // a data frame's header read: waiting for the dispatcher to be free
+    kPayload,  // a data frame's payload, from frame_offset_
+  };
+
+  Task<void> begin();
+  ReceiverStep receive_buffered();
+  Task<void> end();
+  Task<void> join_helpers();
   Task<void> dispatch_loop();
   Task<void> ping_loop();
   std::optional<FrameHeader> buffered_header();
@@ -111,7 +132,10 @@ class WebSocketProtocol {
   FrameRules rules_;
   MessageFraming framing_;
 
-  // The message being received.
+  // The frame and the message being received.
+  Reading reading_ = Reading::kHeader;
+  FrameHeader frame_{};
+  std::uint64_t frame_offset_ = 0;
   std::string message_;
   bool message_compressed_ = false;
   Utf8Validator utf8_;
@@ -120,10 +144,13 @@ class WebSocketProtocol {
   bool delivering_binary_ = false;
   bool has_message_ = false;
   Parking dispatcher_park_;  // the dispatcher, waiting for a message
-  Parking receiver_park_;    // the receiver, waiting for the dispatcher to finish one
+  Parking receiver_park_;    // the receiver, waiting for the dispatcher (a message, or its end)
   Condition stopped_;        // wakes the pinger at the end
+  Task<void> dispatcher_;    // started by run(), beside the receiver
+  Task<void> pinger_;        // with a ping_interval only
 
-  std::string scratch_;  // a frame being built (masked or compressed)
+  std::optional<Failure> failure_;  // why the receiver failed the connection
+  std::string scratch_;             // a frame being built (masked or compressed)
   bool close_sent_ = false;
   bool close_received_ = false;
   bool finished_ = false;

@@ -1,6 +1,7 @@
 #include "whirl/net/tcpserver.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "whirl/net/process.h"
 #include "whirl/net/ssl_iostream.h"
@@ -85,7 +86,10 @@ IOStream::Options TCPServer::stream_options() const {
 }
 
 void TCPServer::on_connection(Socket connection, SocketAddress address) {
-  Task<void> task = serve(std::move(connection), address);
+  continue_connection(serve(std::move(connection), address));
+}
+
+void TCPServer::continue_connection(Task<void> task) {
   if (connections_.size() >= prune_at_) {
     std::erase_if(connections_, [](const SpawnHandle& handle) { return handle.done(); });
     prune_at_ = std::max<std::size_t>(64, connections_.size() * 2);
@@ -93,32 +97,39 @@ void TCPServer::on_connection(Socket connection, SocketAddress address) {
   connections_.push_back(IOLoop::current().spawn(std::move(task)));
 }
 
-Task<void> TCPServer::serve(Socket connection, SocketAddress address) {
-  ++open_connections_;
-  no_connections_.clear();
-  // However the task ends (returned, thrown, destroyed by abort_connections).
-  struct Count {
-    std::size_t& open;
-    Event& none;
-    ~Count() {
-      if (--open == 0) none.set();
-    }
-  } count{open_connections_, no_connections_};
-  std::unique_ptr<IOStream> owned;
-  if (ssl_context_) {
-    auto tls = std::make_unique<SSLIOStream>(std::move(connection), ssl_context_, "", stream_options());
-    // A peer that connects and says nothing (or stalls mid-handshake) must
-    // not hold a connection for as long as an idle established one may.
-    if (options_.ssl_handshake_timeout) {
-      tls->set_handshake_deadline(IOLoop::current().time() + *options_.ssl_handshake_timeout);
-    }
-    owned = std::move(tls);
-  } else {
-    owned = std::make_unique<IOStream>(std::move(connection), stream_options());
+// ---- Connection ----
+
+TCPServer::Connection::Connection(std::unique_ptr<IOStream> stream, TCPServer& server) noexcept
+    : stream_(std::move(stream)), server_(&server) {
+  ++server.open_connections_;
+  server.no_connections_.clear();
+}
+
+TCPServer::Connection::Connection(Connection&& other) noexcept
+    : stream_(std::move(other.stream_)), server_(std::exchange(other.server_, nullptr)) {}
+
+// However its task ends (returned, thrown, destroyed by abort_connections).
+TCPServer::Connection::~Connection() {
+  if (server_ == nullptr) return;
+  stream_->close();
+  if (--server_->open_connections_ == 0) server_->no_connections_.set();
+}
+
+std::unique_ptr<IOStream> TCPServer::make_stream(Socket connection) const {
+  if (!ssl_context_) return std::make_unique<IOStream>(std::move(connection), stream_options());
+  auto tls = std::make_unique<SSLIOStream>(std::move(connection), ssl_context_, "", stream_options());
+  // A peer that connects and says nothing (or stalls mid-handshake) must
+  // not hold a connection for as long as an idle established one may.
+  if (options_.ssl_handshake_timeout) {
+    tls->set_handshake_deadline(IOLoop::current().time() + *options_.ssl_handshake_timeout);
   }
-  IOStream& stream = *owned;
+  return tls;
+}
+
+Task<void> TCPServer::serve(Socket socket, SocketAddress address) {
+  Connection connection(make_stream(std::move(socket)), *this);
   try {
-    co_await handle_stream(stream, address);
+    co_await handle_connection(connection, address);
   } catch (const StreamClosedError&) {
     // The peer went away: the normal end of a connection.
   } catch (const CancelledError&) {
@@ -126,7 +137,6 @@ Task<void> TCPServer::serve(Socket connection, SocketAddress address) {
   } catch (const std::exception& e) {
     log::app().error("Error in connection callback from {}: {}", address.to_string(), e.what());
   }
-  stream.close();
 }
 
 }  // namespace whirl

@@ -38,6 +38,17 @@
 //
 // (HTTPServer::close_all_connections also ends idle keep-alive connections,
 // which only the protocol knows how to do politely.)
+//
+// A protocol that outlives the one that accepted the connection (a
+// WebSocket after its HTTP handshake) overrides handle_connection instead,
+// and moves the Connection into a task of its own (continue_connection):
+// the first protocol's frames end, and an idle connection holds only what
+// the second needs.
+//
+//     Task<void> handle_connection(Connection& connection, SocketAddress address) override {
+//       co_await negotiate(connection.stream());
+//       continue_connection(speak(std::move(connection)));  // Task<void> speak(Connection)
+//     }
 #pragma once
 
 #include <chrono>
@@ -71,6 +82,25 @@ class TCPServer {
     // accept is closed (asyncio's ssl_handshake_timeout, nginx's
     // ssl_handshake_timeout; both default to 60 s). Unset: no limit.
     std::optional<std::chrono::milliseconds> ssl_handshake_timeout = std::chrono::seconds(60);
+  };
+
+  // One accepted connection: owns its stream (closed and destroyed when
+  // the Connection goes) and counts among the server's open connections
+  // (open_connections, wait_for_connections) while it lives. Move-only; a
+  // moved-from Connection owns nothing.
+  class Connection {
+   public:
+    Connection(Connection&& other) noexcept;
+    Connection& operator=(Connection&&) = delete;
+    ~Connection();
+    IOStream& stream() const noexcept { return *stream_; }
+
+   private:
+    friend class TCPServer;
+    Connection(std::unique_ptr<IOStream> stream, TCPServer& server) noexcept;
+
+    std::unique_ptr<IOStream> stream_;
+    TCPServer* server_;  // null once moved from
   };
 
   TCPServer() : TCPServer(Options{}) {}
@@ -108,6 +138,17 @@ class TCPServer {
 
  protected:
   virtual Task<void> handle_stream(IOStream& stream, SocketAddress address) = 0;
+  // What each accepted connection runs: handle_stream on its stream, unless
+  // overridden. An override that moves `connection` away (into a task it
+  // continues with) keeps the stream open past its own return, for as long
+  // as the Connection lives; otherwise the stream is closed when it returns.
+  virtual Task<void> handle_connection(Connection& connection, SocketAddress address) {
+    return handle_stream(connection.stream(), address);
+  }
+  // Runs `task` as one of this server's connection tasks: spawned, and
+  // destroyed with the server (abort_connections). What escapes it is
+  // logged as for any spawned task.
+  void continue_connection(Task<void> task);
   // Stops accepting and destroys every connection's task now. A subclass
   // whose handle_stream frames refer to its own members calls this from its
   // destructor, before those members go.
@@ -116,6 +157,7 @@ class TCPServer {
  private:
   void on_connection(Socket connection, SocketAddress address);
   Task<void> serve(Socket connection, SocketAddress address);
+  std::unique_ptr<IOStream> make_stream(Socket connection) const;
   IOStream::Options stream_options() const;
 
   Options options_;

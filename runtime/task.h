@@ -217,6 +217,19 @@ class [[nodiscard]] Task {
   Awaiter operator co_await() && noexcept { return Awaiter(handle_, nullptr, true); }
   Awaiter under(CancellationToken* token) noexcept { return Awaiter(handle_, token, false); }
 
+  // Starts the body now without awaiting it, for a helper that runs beside
+  // its owner (WebSocketProtocol's dispatcher): it runs, under `token`,
+  // until it first suspends, and later on its own; when it ends nothing is
+  // resumed. The owner keeps the Task (destroying it destroys the frame,
+  // wherever it is suspended), learns the end from done() or from the
+  // helper itself, and then co_awaits the Task for its result, which is
+  // ready at once. Cheaper than gather (no frame of its own, no child
+  // wrappers); unlike spawn, not detached: the owner must outlive it.
+  void start(CancellationToken* token) {
+    if (!handle_) throw std::logic_error("start() on an empty Task");
+    handle_.promise().start_inline(handle_, std::noop_coroutine(), token);
+  }
+
  private:
   void destroy() noexcept {
     if (handle_) std::exchange(handle_, nullptr).destroy();

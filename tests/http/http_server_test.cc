@@ -610,6 +610,51 @@ TEST(HTTP1ServerConnection, IsIdleOnlyBetweenRequests) {
   EXPECT_TRUE(serving.done());
 }
 
+// A request that detaches into a session which writes one line and ends.
+class DetachingIntoASession final : public HTTPServerConnectionDelegate {
+ public:
+  bool session_ran = false;
+  std::unique_ptr<HTTPMessageDelegate> start_request(HTTPConnection& connection) override {
+    struct Request final : HTTPMessageDelegate {
+      Request(HTTPConnection& c, bool& ran) : connection(c), ran(ran) {}
+      Task<void> headers_received(const RequestStartLine&, const HTTPHeaders&) override { co_return; }
+      Task<void> data_received(std::string_view) override { co_return; }
+      Task<void> finish() override {
+        IOStream& stream = connection.detach();
+        connection.detach(session(stream));
+        co_return;
+      }
+      Task<void> session(IOStream& stream) {
+        co_await stream.write("session speaking\n");
+        ran = true;
+      }
+      HTTPConnection& connection;
+      bool& ran;
+    };
+    return std::make_unique<Request>(connection, session_ran);
+  }
+};
+
+TEST(HTTP1ServerConnection, WithoutAHandOverADetachedSessionRunsInPlaceThenTheStreamCloses) {
+  IOLoop loop;
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  IOStream stream(Socket::adopt(sv[0]));
+  Socket peer = Socket::adopt(sv[1]);
+  HTTP1ServerConnection connection(stream, {});
+  DetachingIntoASession delegate;
+  std::string request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(::send(peer.native_handle(), request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  loop.run_sync(with_timeout(std::chrono::seconds(5), connection.start_serving(delegate)));
+  EXPECT_TRUE(delegate.session_ran);
+  EXPECT_TRUE(stream.closed()) << "start_serving closed the stream after the session";
+  char buffer[256];
+  ssize_t n = ::recv(peer.native_handle(), buffer, sizeof buffer, 0);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(std::string(buffer, static_cast<std::size_t>(n)), "session speaking\n");
+}
+
 // ---- request bodies ----
 
 TEST(HTTPServer, GzipRequestBodiesAreInflatedWhenDecompressRequestIsOn) {

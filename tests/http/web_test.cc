@@ -2,10 +2,13 @@
 // handler writes, how routes match, compression, and handing the stream over.
 #include "whirl/http/web.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "whirl/http/gzip.h"
 #include "whirl/http/routing.h"
@@ -145,6 +148,35 @@ struct UpgradeHandler : RequestHandler {
     }
   }
 };
+// After its 101, detaches into a session of its own (a member coroutine)
+// that echoes lines until "bye", saying what it sees of the request.
+std::atomic<int> sessions_alive{0};
+struct SessionHandler : RequestHandler {
+  Task<void> get() override {
+    set_status(101);
+    set_header("Upgrade", "echo");
+    set_header("Connection", "Upgrade");
+    finish();
+    stream_ = &detach();
+    detach(session());
+    get_returned_ = true;
+    co_return;
+  }
+  Task<void> session() {
+    ++sessions_alive;
+    std::string seen = fmt::format("get returned: {}, connection: {}, path: {}\n", get_returned_,
+                                   request().connection == nullptr ? "gone" : "still there", request().path);
+    co_await stream_->write(seen);
+    for (;;) {
+      std::string line = co_await stream_->read_until("\n", 1024);
+      co_await stream_->write("session: " + line);
+      if (line == "bye\n") break;
+    }
+    --sessions_alive;
+  }
+  IOStream* stream_ = nullptr;
+  bool get_returned_ = false;
+};
 // Detaches before writing anything and speaks its own bytes.
 struct RawHandler : RequestHandler {
   Task<void> get() override {
@@ -172,6 +204,7 @@ struct WebApp {
     app.add_handler<GetOnly>("/get-only");
     app.add_handler<UpgradeHandler>("/upgrade");
     app.add_handler<RawHandler>("/raw");
+    app.add_handler<SessionHandler>("/session");
     app.add_handler<HalfWrittenHandler>("/half");
   }
   Application app{{.compress_response = true, .access_log = false}};
@@ -290,6 +323,41 @@ TEST(RequestHandler, DetachAfterA101HandsTheRawStreamToTheHandler) {
   client.send("bye\n");
   EXPECT_EQ(client.read_until_close(), "echo: hello\necho: GET / HTTP/1.1\r\necho: bye\n")
       << "no HTTP framing after the detach, and the connection ends with the handler";
+}
+
+TEST(RequestHandler, DetachIntoASessionRunsItAfterTheRequestEndedWithTheHandlerAlive) {
+  WebApp web;
+  ServerThread server(web.app);
+  RawClient client(server.port());
+  client.send("GET /session HTTP/1.1\r\nHost: x\r\n\r\nhello\n");
+  std::string response = client.read_response();
+  EXPECT_EQ(status_line(response), "HTTP/1.1 101 Switching Protocols");
+  client.send("GET / HTTP/1.1\r\n");
+  client.send("bye\n");
+  EXPECT_EQ(client.read_until_close(),
+            "get returned: true, connection: gone, path: /session\n"
+            "session: hello\nsession: GET / HTTP/1.1\r\nsession: bye\n")
+      << "the session runs once get() has returned, with its handler and request, and the connection ends with it";
+  EXPECT_EQ(sessions_alive, 0);
+}
+
+TEST(RequestHandler, ClosingAllConnectionsEndsADetachedSession) {
+  WebApp web;
+  ServerThread server(web.app);
+  RawClient client(server.port());
+  client.send("GET /session HTTP/1.1\r\nHost: x\r\n\r\nhello\n");
+  client.read_response();
+  for (int i = 0; i < 2000 && sessions_alive == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_EQ(sessions_alive, 1);
+  std::atomic<int> http_connections{-1};
+  server.loop().add_callback([&] {
+    http_connections = static_cast<int>(server.server().http_connections());
+    server.loop().spawn(
+        [](HTTPServer* http) -> Task<void> { co_await http->close_all_connections(); }(&server.server()));
+  });
+  std::string rest = client.read_until_close();
+  EXPECT_TRUE(client.closed_by_server()) << rest;
+  EXPECT_EQ(http_connections, 0) << "no HTTP connection is left: the session is on its own";
 }
 
 TEST(RequestHandler, DetachBeforeAnyResponseLeavesTheWholeWireToTheHandler) {

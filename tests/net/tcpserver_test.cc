@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cstdio>
 #include <string>
 #include <thread>
@@ -275,6 +276,79 @@ TEST(TCPServer, WaitForConnectionsCompletesWhenTheLastConnectionEnds) {
     for (int i = 0; i < 100 && !drained; ++i) co_await sleep(10ms);
     EXPECT_TRUE(drained);
     EXPECT_EQ(server.open_connections(), 0u);
+  });
+}
+
+// Reads a greeting line, then continues the connection in a task of its
+// own (continue_connection), which echoes in upper case: handle_connection
+// has returned by then.
+class HandOverServer : public TCPServer {
+ public:
+  explicit HandOverServer(int& sessions_ended) : sessions_ended_(sessions_ended) {}
+  ~HandOverServer() override { abort_connections(); }  // its tasks refer to this object
+  int greetings_done = 0;
+
+ protected:
+  Task<void> handle_connection(Connection& connection, SocketAddress) override {
+    std::string hello = co_await connection.stream().read_until("\n");
+    co_await connection.stream().write("welcome " + hello);
+    continue_connection(shout(std::move(connection)));
+    ++greetings_done;
+  }
+  Task<void> handle_stream(IOStream&, SocketAddress) override { co_return; }  // not reached
+
+ private:
+  Task<void> shout(Connection connection) {
+    struct Count {
+      int& ended;
+      ~Count() { ++ended; }
+    } count{sessions_ended_};
+    for (;;) {
+      std::string data = co_await connection.stream().read_bytes(64 * 1024, true);
+      for (char& c : data) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      co_await connection.stream().write(data);
+    }
+  }
+
+  int& sessions_ended_;
+};
+
+TEST(TCPServer, AConnectionMovedIntoATaskOfItsOwnStaysOpenAndCountedUntilThatTaskEnds) {
+  run([]() -> Task<void> {
+    int ended = 0;
+    HandOverServer server(ended);
+    server.listen(0, "127.0.0.1");
+    std::unique_ptr<IOStream> client = co_await TCPClient::connect("127.0.0.1", port_of(server));
+    co_await client->write("hi\n");
+    EXPECT_EQ(co_await client->read_until("\n"), "welcome hi\n");
+    co_await client->write("quiet");
+    EXPECT_EQ(co_await client->read_bytes(5), "QUIET") << "the second task speaks on the same stream";
+    EXPECT_EQ(server.greetings_done, 1) << "handle_connection returned";
+    EXPECT_EQ(server.open_connections(), 1u) << "the connection still counts";
+    EXPECT_FALSE(co_await server.wait_for_connections(50ms));
+    client->close();
+    EXPECT_TRUE(co_await server.wait_for_connections(2s)) << "its end is the connection's end";
+    EXPECT_EQ(ended, 1);
+  });
+}
+
+TEST(TCPServer, DestroyingTheServerEndsAConnectionContinuedInATaskOfItsOwn) {
+  run([]() -> Task<void> {
+    int ended = 0;
+    std::unique_ptr<IOStream> client;
+    {
+      HandOverServer server(ended);
+      server.listen(0, "127.0.0.1");
+      client = co_await TCPClient::connect("127.0.0.1", port_of(server));
+      co_await client->write("hi\n");
+      co_await client->read_until("\n");
+      co_await client->write("a");
+      co_await client->read_bytes(1);
+      EXPECT_EQ(ended, 0);
+    }
+    EXPECT_EQ(ended, 1) << "the continued task was destroyed with the server";
+    std::string rest = co_await client->read_until_close();
+    EXPECT_EQ(rest, "") << "and its stream closed";
   });
 }
 

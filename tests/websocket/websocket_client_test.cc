@@ -2,7 +2,9 @@
 // another loop): the client's half of the protocol, masking on.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "tests/testing/http_server_thread.h"
 #include "whirl/http/websocket.h"
@@ -14,7 +16,12 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ServerThread;
 
+// The close code the server's last connection saw from the client (0: none
+// came, -1: not closed yet).
+std::atomic<int> server_saw_close{-1};
+
 struct EchoSocket : WebSocketHandler {
+  void on_close() override { server_saw_close = close_code().value_or(0); }
   Task<void> on_message(std::string_view message, bool binary) override {
     if (message == "bye") {
       close(4001, "see you");
@@ -93,11 +100,17 @@ TEST(WebSocketClient, SeesTheServersCloseCodeAndThenTheEnd) {
     std::string address = url(server);
     auto ws = co_await websocket_connect(address);
     co_await ws->write_message("bye");
+    server_saw_close = -1;
     std::optional<WebSocketMessage> end = co_await ws->read_message();
     EXPECT_FALSE(end);
     EXPECT_EQ(ws->close_code(), 4001);
     EXPECT_EQ(ws->close_reason(), "see you");
   }());
+  // The client answered the close frame at once (it did not sit behind a
+  // held flush): the server got 4001 back, rather than closing after its
+  // close_timeout with no answer.
+  for (int i = 0; i < 10000 && server_saw_close == -1; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(server_saw_close, 4001);
 }
 
 TEST(WebSocketClient, ARefusedHandshakeThrowsWithTheStatus) {
