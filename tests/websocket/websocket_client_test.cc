@@ -113,6 +113,29 @@ TEST(WebSocketClient, SeesTheServersCloseCodeAndThenTheEnd) {
   EXPECT_EQ(server_saw_close, 4001);
 }
 
+TEST(WebSocketClient, AMessageOverTheClientsMaxMessageSizeFailsTheConnectionWith1009) {
+  EchoApp web;
+  ServerThread server(web.app);
+  IOLoop loop;
+  loop.run_sync([&]() -> Task<void> {
+    std::string address = url(server);
+    WebSocketClientOptions options;
+    options.websocket.max_message_size = 1000;
+    auto ws = co_await websocket_connect(address, options);
+    server_saw_close = -1;
+    std::string at_limit(1000, 'a');
+    co_await ws->write_message(at_limit);
+    std::optional<WebSocketMessage> echo = co_await ws->read_message();
+    EXPECT_TRUE(echo && echo->data == at_limit) << "a message of exactly the limit is taken";
+    std::string over(1001, 'b');
+    co_await ws->write_message(over);
+    std::optional<WebSocketMessage> refused = co_await ws->read_message();
+    EXPECT_FALSE(refused) << "the echo over the limit is not delivered: the connection ends";
+  }());
+  for (int i = 0; i < 10000 && server_saw_close == -1; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(server_saw_close, 1009) << "the client said why: message too big";
+}
+
 TEST(WebSocketClient, ARefusedHandshakeThrowsWithTheStatus) {
   EchoApp web;
   ServerThread server(web.app);
