@@ -34,8 +34,9 @@
 // without the lingering close. HTTP1ServerConnection::close() closes a
 // detached stream at once. detach(session) instead ends the request loop
 // and leaves the stream open for `session` (HTTP1ServerConnection's
-// Takeover), which the owner runs in a task of its own (HTTPServer hands it
-// over: TCPServer::hand_over) or start_serving runs before returning.
+// Takeover), which the owner runs in a task of its own (HTTPServer moves
+// the TCPServer::Connection into continue_connection) or start_serving
+// runs before returning.
 //
 // Bad requests. A head the strict parser (request_parser.h) refuses, a bad
 // chunked body, or a body over max_body_size get a short error response

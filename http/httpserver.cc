@@ -103,9 +103,8 @@ class ConnectionRegistration {
 
 using DetachedRegistration = ConnectionRegistration<IOStream>;
 
-// A request's session after detach(session), as a connection of its own:
-// the Takeover keeps the request's delegate (its handler) alive for it.
-// What a detached session keeps alive. Members go last to first: the
+// A request's session after detach(session), as a connection of its own,
+// and what it keeps alive. Members go last to first: the
 // registration, the session's frames and the request's delegate (the
 // Takeover's own order), and the stream last, since all of them use it.
 struct DetachedSession {

@@ -146,10 +146,9 @@ IOStream& RequestHandler::detach() {
 }
 
 IOStream& RequestHandler::detach(Task<void> session) {
-  IOStream& stream = request_->connection->detach(std::move(session));
+  request_->connection->detach(std::move(session));
+  IOStream& stream = detach();
   request_->connection = nullptr;  // gone by the time the session runs
-  finished_ = true;
-  release_response();
   return stream;
 }
 
