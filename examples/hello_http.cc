@@ -3,6 +3,7 @@
 //     ./bazelw run //examples:hello_http -- --port 8888 [--address 127.0.0.1] [--processes N]
 //                                           [--unix PATH] [--tls-cert F --tls-key F] [--no-access-log]
 //                                           [--idle-timeout S] [--header-timeout S] [--tls-handshake-timeout S]
+//                                           [--static-root DIR]
 //
 //   GET /, HEAD /        200 "Hello, World!" (text/plain)
 //   OPTIONS /            200 with Allow
@@ -13,10 +14,13 @@
 //   POST /upload         counts the body's bytes as they stream in, without buffering
 //   /ws                  a WebSocket echo: text and binary messages (up to 32 MiB) sent
 //                        back as received; permessage-deflate for a client that offers it
+//   /static/...          the files of examples/static (or --static-root DIR) through
+//                        StaticFileHandler; /static/ is its index.html, /robots.txt its robots.txt
 //
 // SIGINT or SIGTERM stops it gracefully: no new connections, idle ones
 // closed, requests in flight answered (5 s at most), exit 0.
 #include <fmt/core.h>
+#include <sys/stat.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -116,9 +120,7 @@ class UploadHandler : public whirl::RequestHandler {
 
 class EchoWebSocket : public whirl::WebSocketHandler {
  public:
-  Task<void> on_message(std::string_view message, bool binary) override {
-    co_await write_message(message, binary);
-  }
+  Task<void> on_message(std::string_view message, bool binary) override { co_await write_message(message, binary); }
   std::optional<whirl::DeflateOptions> get_compression_options() override { return whirl::DeflateOptions{}; }
 };
 
@@ -142,13 +144,26 @@ std::chrono::milliseconds seconds_flag(const examples::ServerFlags& flags, std::
   return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
 }
 
+// The bundled examples/static: found in the runfiles `bazel run` starts in,
+// or beside the binary when it is run from elsewhere.
+std::string bundled_static_root(const char* argv0) {
+  struct stat st {};
+  for (std::string candidate :
+       {std::string("examples/static"), std::string(argv0) + ".runfiles/whirl/examples/static"}) {
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return candidate;
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool access_log = true;
+  std::string static_root;
   whirl::HTTPServerOptions options;
   auto flags = examples::ServerFlags::parse(
-      argc, argv, "hello_http", "[--no-access-log] [--idle-timeout S] [--header-timeout S] [--tls-handshake-timeout S]",
+      argc, argv, "hello_http",
+      "[--no-access-log] [--idle-timeout S] [--header-timeout S] [--tls-handshake-timeout S] [--static-root DIR]",
       [&](const examples::ServerFlags& self, std::string_view arg, const std::function<const char*()>& value) {
         if (arg == "--no-access-log") {
           access_log = false;
@@ -158,6 +173,8 @@ int main(int argc, char** argv) {
           options.header_timeout = seconds_flag(self, arg, value());
         } else if (arg == "--tls-handshake-timeout") {
           options.ssl_handshake_timeout = seconds_flag(self, arg, value());
+        } else if (arg == "--static-root") {
+          static_root = value();
         } else {
           return false;
         }
@@ -167,8 +184,17 @@ int main(int argc, char** argv) {
 
   // WebSocket messages up to 32 MiB (Tornado's default is 10): the interop
   // tests send 16 MiB ones.
-  whirl::Application app(
-      {.compress_response = true, .access_log = access_log, .websocket_max_message_size = 32 * 1024 * 1024});
+  if (static_root.empty()) static_root = bundled_static_root(argv[0]);
+  whirl::Application::Settings settings{
+      .compress_response = true, .access_log = access_log, .websocket_max_message_size = 32 * 1024 * 1024};
+  settings.static_path = static_root;
+  std::unique_ptr<whirl::Application> owned_app;
+  try {
+    owned_app = std::make_unique<whirl::Application>(settings);
+  } catch (const std::system_error& e) {
+    flags.usage(fmt::format("--static-root {}: {}", static_root, e.code().message()));
+  }
+  whirl::Application& app = *owned_app;
   app.add_handler<MainHandler>("/");
   app.add_handler<EchoHandler>("/echo");
   app.add_handler<CookieHandler>("/cookie");

@@ -1,5 +1,7 @@
 #include "http/gzip_content_encoding.h"
 
+#include <string>
+
 namespace whirl {
 
 bool GZipContentEncoding::accepts_gzip(std::string_view accept_encoding) noexcept {
@@ -21,13 +23,24 @@ std::unique_ptr<GZipContentEncoding> GZipContentEncoding::transform_first_chunk(
                                                                                 int status_code, HTTPHeaders& headers,
                                                                                 std::string& chunk, bool finishing) {
   if (finishing && chunk.size() < kMinLength) return nullptr;
-  if (status_code == 204 || status_code == 304 || headers.contains("Content-Encoding")) return nullptr;
+  // A 206's Content-Range counts bytes of the body as it stands.
+  if (status_code == 204 || status_code == 206 || status_code == 304 || headers.contains("Content-Encoding")) {
+    return nullptr;
+  }
   if (!accepts_gzip(request_headers.get("Accept-Encoding"))) return nullptr;
   if (!compressible_type(headers.get("Content-Type"))) return nullptr;
   headers.add("Vary", "Accept-Encoding");
   headers.set("Content-Encoding", "gzip");
   auto encoding = std::make_unique<GZipContentEncoding>();
   encoding->transform_chunk(chunk, finishing);
+  // A length the handler set counted the uncompressed bytes (Tornado's
+  // transform does the same): the whole body's is known now, a streamed
+  // one's is not (chunked then).
+  if (finishing) {
+    headers.set("Content-Length", std::to_string(chunk.size()));
+  } else {
+    headers.remove("Content-Length");
+  }
   return encoding;
 }
 

@@ -6,11 +6,14 @@
 //     if (gzip) gzip->transform_chunk(next_piece, finishing);   // the later pieces
 //
 // A response is compressed when the client accepts gzip (a token in
-// Accept-Encoding without q=0), its status can carry a body (not 204/304),
+// Accept-Encoding without q=0), its status can carry a whole body (not
+// 204/206/304),
 // it has no Content-Encoding already, its type is text-like (text/*, JSON,
 // JavaScript, XML, SVG) and it is not a small body sent whole (under
 // kMinLength bytes compression costs more than it saves). A compressed
-// response gets `Content-Encoding: gzip` and `Vary: Accept-Encoding`.
+// response gets `Content-Encoding: gzip` and `Vary: Accept-Encoding`, and
+// a Content-Length the handler set is replaced by the compressed length
+// (or removed, when the body is streamed).
 #pragma once
 
 #include <cstddef>

@@ -379,26 +379,56 @@ IOStream::WriteAwaiter HTTP1Connection::write(std::string_view chunk) {
 }
 
 IOStream::WriteAwaiter HTTP1Connection::write_body(std::string_view chunk) {
-  if (chunk.empty()) return stream_.write({});
+  if (chunk.empty() || !admit_body(chunk.size())) return stream_.write({});
+  if (!chunking_output_) return stream_.write(chunk);
+  write_chunk_prefix(chunk.size());
+  stream_.write(chunk);
+  return stream_.write("\r\n");
+}
+
+Task<void> HTTP1Connection::write_file(File& file, std::uint64_t offset, std::uint64_t length) {
+  if (!headers_written_) throw std::logic_error("HTTP1Connection: write_file() before write_headers()");
+  if (write_finished_) throw std::logic_error("HTTP1Connection: write_file() after finish()");
+  if (length == 0 || !admit_body(length)) co_return;
+  if (chunking_output_) write_chunk_prefix(length);
+  std::exception_ptr error;
+  try {
+    co_await stream_.write_file(file, offset, length);
+  } catch (const StreamClosedError&) {
+    throw;
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (error) {
+    // Part of the declared body is on its way and the rest will not come:
+    // the client must see a cut-off response, not a shorter valid one.
+    abort();
+    std::rethrow_exception(error);
+  }
+  if (chunking_output_) stream_.write("\r\n");
+}
+
+bool HTTP1Connection::admit_body(std::uint64_t size) {
   if (no_body_) {
     // A HEAD response's body is computed (for its Content-Length) and dropped.
-    if (start_line_.method == "HEAD") return stream_.write({});
+    if (start_line_.method == "HEAD") return false;
     stream_.close();
     throw HTTPOutputError(fmt::format("Cannot send a body with a {} response", response_code_));
   }
   if (expected_remaining_) {
-    if (chunk.size() > *expected_remaining_) {
+    if (size > *expected_remaining_) {
       stream_.close();
       throw HTTPOutputError("Tried to write more data than Content-Length");
     }
-    *expected_remaining_ -= chunk.size();
+    *expected_remaining_ -= size;
   }
-  if (!chunking_output_) return stream_.write(chunk);
+  return true;
+}
+
+void HTTP1Connection::write_chunk_prefix(std::uint64_t size) {
   char prefix[24];
-  auto end = fmt::format_to(prefix, "{:x}\r\n", chunk.size());
+  auto end = fmt::format_to(prefix, "{:x}\r\n", size);
   stream_.write(std::string_view(prefix, static_cast<std::size_t>(end - prefix)));
-  stream_.write(chunk);
-  return stream_.write("\r\n");
 }
 
 void HTTP1Connection::finish() {

@@ -144,6 +144,7 @@ class HTTP1Connection final : public HTTPConnection, private IOStream::CloseObse
                                        std::string_view chunk) override;
   // Queues a piece of the body (chunk-framed when chunking).
   IOStream::WriteAwaiter write(std::string_view chunk) override;
+  Task<void> write_file(File& file, std::uint64_t offset, std::uint64_t length) override;
   void finish() override;
   void set_close_after_response() noexcept override { close_after_response_ = true; }
   void abort() noexcept override;
@@ -192,6 +193,11 @@ class HTTP1Connection final : public HTTPConnection, private IOStream::CloseObse
   void start_request() noexcept;
   void set_connection_header(HTTPHeaders& headers, bool self_delimited);
   IOStream::WriteAwaiter write_body(std::string_view chunk);
+  // Whether `size` more body bytes go on the wire: false for a HEAD
+  // response (dropped); throws HTTPOutputError (and closes) for a body the
+  // response cannot carry or one past its Content-Length.
+  bool admit_body(std::uint64_t size);
+  void write_chunk_prefix(std::uint64_t size);
 
   IOStream& stream_;
   HTTP1ConnectionParameters params_;

@@ -35,6 +35,7 @@
 // decides whether the connection carries another request.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -92,6 +93,12 @@ class HTTPConnection {
   }
   // A piece of the body.
   virtual IOStream::WriteAwaiter write(std::string_view chunk) = 0;
+  // A piece of the body read from `file`: `length` bytes from `offset`,
+  // framed as write() frames a piece and sent as IOStream::write_file sends
+  // it (bounded pieces, read through the ring), dropped for a HEAD request.
+  // Completes once the last of it is queued. A file that ends early throws
+  // and the connection is closed: the response's framing cannot be kept.
+  virtual Task<void> write_file(File& file, std::uint64_t offset, std::uint64_t length) = 0;
   // Ends the response.
   virtual void finish() = 0;
   // Ends the connection after this response.

@@ -519,6 +519,159 @@ void format_http_date(std::time_t t, char (&out)[29]) noexcept {
   std::copy_n(" GMT", 4, out + 25);
 }
 
+namespace {
+
+// Days from 1970-01-01 to year-month-day (proleptic Gregorian; Howard
+// Hinnant's days_from_civil, which needs no time zone and no locale).
+long long days_from_civil(long long year, unsigned month, unsigned day) noexcept {
+  year -= month <= 2 ? 1 : 0;
+  const long long era = (year >= 0 ? year : year - 399) / 400;
+  const auto year_of_era = static_cast<unsigned>(year - era * 400);
+  const unsigned day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+  const unsigned day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  return era * 146097 + static_cast<long long>(day_of_era) - 719468;
+}
+
+// Reads exactly `width` digits from the front of `text`.
+bool take_digits(std::string_view& text, std::size_t width, int& value) noexcept {
+  if (text.size() < width) return false;
+  value = 0;
+  for (std::size_t i = 0; i < width; ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+    value = value * 10 + (text[i] - '0');
+  }
+  text.remove_prefix(width);
+  return true;
+}
+
+bool take_literal(std::string_view& text, std::string_view literal) noexcept {
+  if (!text.starts_with(literal)) return false;
+  text.remove_prefix(literal.size());
+  return true;
+}
+
+// "Nov" -> 1..12, 0 when it is no month.
+unsigned take_month(std::string_view& text) noexcept {
+  static constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  if (text.size() < 3) return 0;
+  std::size_t at = kMonths.find(text.substr(0, 3));
+  if (at == std::string_view::npos || at % 3 != 0) return 0;
+  text.remove_prefix(3);
+  return static_cast<unsigned>(at / 3 + 1);
+}
+
+// "08:49:37"
+bool take_time(std::string_view& text, int& hour, int& minute, int& second) noexcept {
+  return take_digits(text, 2, hour) && take_literal(text, ":") && take_digits(text, 2, minute) &&
+         take_literal(text, ":") && take_digits(text, 2, second) && hour < 24 && minute < 60 && second <= 60;
+}
+
+}  // namespace
+
+std::optional<std::time_t> parse_http_date(std::string_view text) noexcept {
+  std::size_t comma = text.find(',');
+  int day = 0;
+  int year = 0;
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  unsigned month = 0;
+  if (comma == 3) {
+    // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+    text.remove_prefix(4);
+    if (!take_literal(text, " ") || !take_digits(text, 2, day) || !take_literal(text, " ")) return std::nullopt;
+    if ((month = take_month(text)) == 0 || !take_literal(text, " ") || !take_digits(text, 4, year)) return std::nullopt;
+    if (!take_literal(text, " ") || !take_time(text, hour, minute, second) || text != " GMT") return std::nullopt;
+  } else if (comma != std::string_view::npos && comma >= 6) {
+    // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
+    text.remove_prefix(comma + 1);
+    if (!take_literal(text, " ") || !take_digits(text, 2, day) || !take_literal(text, "-")) return std::nullopt;
+    if ((month = take_month(text)) == 0 || !take_literal(text, "-") || !take_digits(text, 2, year)) return std::nullopt;
+    if (!take_literal(text, " ") || !take_time(text, hour, minute, second) || text != " GMT") return std::nullopt;
+    year += year < 70 ? 2000 : 1900;
+  } else if (comma == std::string_view::npos && text.size() == 24) {
+    // asctime: "Sun Nov  6 08:49:37 1994" (the day padded with a space)
+    text.remove_prefix(4);
+    if ((month = take_month(text)) == 0 || !take_literal(text, " ")) return std::nullopt;
+    bool padded = take_literal(text, " ");
+    if (!take_digits(text, padded ? 1 : 2, day) || !take_literal(text, " ")) return std::nullopt;
+    if (!take_time(text, hour, minute, second) || !take_literal(text, " ") || !take_digits(text, 4, year)) {
+      return std::nullopt;
+    }
+    if (!text.empty()) return std::nullopt;
+  } else {
+    return std::nullopt;
+  }
+  if (day < 1 || day > 31) return std::nullopt;
+  long long days = days_from_civil(year, month, static_cast<unsigned>(day));
+  return static_cast<std::time_t>(days * 86400 + hour * 3600 + minute * 60 + second);
+}
+
+ByteRange parse_byte_range(std::string_view range, std::uint64_t size) noexcept {
+  ByteRange result;
+  range = trim(range);
+  std::size_t equals = range.find('=');
+  if (equals == std::string_view::npos || !iequals(trim(range.substr(0, equals)), "bytes")) return result;
+  std::string_view spec = trim(range.substr(equals + 1));
+  if (spec.find(',') != std::string_view::npos) return result;  // several ranges: the whole file
+  std::size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return result;
+  std::string_view first_text = trim(spec.substr(0, dash));
+  std::string_view last_text = trim(spec.substr(dash + 1));
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  if (first_text.empty()) {
+    // "-N": the last N bytes (all of them when the file is shorter).
+    if (!parse_decimal(last_text, last)) return result;
+    if (last == 0) {
+      result.kind = ByteRange::Kind::kUnsatisfiable;
+      return result;
+    }
+    result.kind = ByteRange::Kind::kSatisfiable;
+    result.length = std::min(last, size);
+    result.first = size - result.length;
+    return result;
+  }
+  if (!parse_decimal(first_text, first)) return result;
+  if (last_text.empty()) {
+    last = size == 0 ? 0 : size - 1;  // "N-": to the end
+  } else if (!parse_decimal(last_text, last) || last < first) {
+    return result;  // malformed: ignored, as RFC 9110 14.2 allows
+  }
+  if (first >= size) {
+    result.kind = ByteRange::Kind::kUnsatisfiable;
+    return result;
+  }
+  last = std::min(last, size - 1);
+  result.kind = ByteRange::Kind::kSatisfiable;
+  result.first = first;
+  result.length = last - first + 1;
+  return result;
+}
+
+bool etag_list_matches(std::string_view list, std::string_view etag, bool weak) noexcept {
+  auto opaque = [](std::string_view tag) { return tag.starts_with("W/") ? tag.substr(2) : tag; };
+  if (!weak && etag.starts_with("W/")) return false;
+  list = trim(list);
+  if (list == "*") return true;
+  while (!list.empty()) {
+    // An entity-tag is W/? "..." with no '"' inside, so a comma inside the
+    // quotes cannot end it.
+    list = trim(list);
+    std::size_t open = list.find('"');
+    if (open == std::string_view::npos) return false;
+    std::size_t close = list.find('"', open + 1);
+    if (close == std::string_view::npos) return false;
+    std::string_view tag = trim(list.substr(0, close + 1));
+    if (weak ? opaque(tag) == opaque(etag) : tag == etag) return true;
+    list.remove_prefix(close + 1);
+    std::size_t comma = list.find(',');
+    if (comma == std::string_view::npos) return false;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 std::string_view cached_http_date() noexcept {
   thread_local std::time_t formatted_at = 0;
   thread_local char text[29];

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <ctime>
 #include <functional>
 #include <map>
@@ -179,6 +180,33 @@ std::string format_http_date(std::time_t t);
 // The same in exactly 29 chars, not NUL-terminated; allocates nothing (the
 // server's cached Date header).
 void format_http_date(std::time_t t, char (&out)[29]) noexcept;
+// An HTTP-date (RFC 9110 5.6.7) as a time: IMF-fixdate, and the obsolete
+// RFC 850 ("Sunday, 06-Nov-94 08:49:37 GMT", a two-digit year below 70 is
+// 20xx) and asctime ("Sun Nov  6 08:49:37 1994") forms a recipient must
+// accept. nullopt for anything else (a conditional header with a date that
+// does not parse is ignored, as RFC 9110 13.1.3 says).
+std::optional<std::time_t> parse_http_date(std::string_view text) noexcept;
+// One `Range: bytes=...` request against a representation of `size` bytes
+// (RFC 9110 14.1.2, Tornado's _parse_request_range): kIgnored when the
+// header is absent, malformed, names another unit or asks for several
+// ranges (the whole representation is served then: 200), kUnsatisfiable
+// when no byte of it exists (416, `Content-Range: bytes *\/size`), else the
+// one range, clamped to the end ("500-" and "-500" included).
+struct ByteRange {
+  enum class Kind : unsigned char { kIgnored, kSatisfiable, kUnsatisfiable };
+  Kind kind = Kind::kIgnored;
+  std::uint64_t first = 0;
+  std::uint64_t length = 0;
+};
+ByteRange parse_byte_range(std::string_view range, std::uint64_t size) noexcept;
+
+// Whether an If-Match / If-None-Match value (a list of entity-tags, or `*`)
+// names `etag` (itself quoted, as sent: "\"abc\"" or "W/\"abc\""). The
+// weak comparison (RFC 9110 8.8.3.2, for If-None-Match) ignores W/ on
+// either side; the strong one (If-Match, If-Range) matches only two equal
+// strong tags.
+bool etag_list_matches(std::string_view list, std::string_view etag, bool weak) noexcept;
+
 // The current time as an IMF-fixdate, formatted at most once a second per
 // thread (a Date header for every response at the cost of a time() call).
 std::string_view cached_http_date() noexcept;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/gzip_content_encoding.h"
+#include "whirl/http/static_file_handler.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/log.h"
 
@@ -100,7 +101,7 @@ void RequestHandler::write_json(const nlohmann::json& object) {
 void RequestHandler::send_head(bool last) {
   HTTPConnection& connection = *request_->connection;
   if (!headers_written_) {
-    if (application_->settings().compress_response) {
+    if (compress_ && application_->settings().compress_response) {
       transform_ =
           GZipContentEncoding::transform_first_chunk(request_->headers, status_code_, headers_, write_buffer_, last);
     }
@@ -136,6 +137,15 @@ void RequestHandler::finish(std::string_view chunk) {
   request_->mark_finished();
   log_request();
   on_finish();
+}
+
+Task<void> RequestHandler::write_file(File& file, std::uint64_t offset, std::uint64_t length) {
+  if (finished_) throw std::logic_error("Cannot write_file() after finish()");
+  if (transform_) throw std::logic_error("Cannot write_file() into a gzipped response");
+  compress_ = false;  // the file's bytes are not run through a transform
+  send_head(false);
+  bytes_sent_ += length;
+  co_await request_->connection->write_file(file, offset, length);
 }
 
 IOStream& RequestHandler::detach() {
@@ -245,6 +255,8 @@ std::string_view RequestHandler::path_arg(std::string_view name) const {
   if (found == path_args_.end()) throw std::out_of_range("no path argument " + std::string(name));
   return found->second;
 }
+
+std::string RequestHandler::static_url(std::string_view path) const { return application_->static_url(path); }
 
 Task<void> RequestHandler::begin() {
   std::exception_ptr error;
@@ -406,7 +418,27 @@ class HandlerDelegate final : public HTTPMessageDelegate {
   bool streaming_ = false;
 };
 
-Application::Application(Settings settings) : settings_(std::move(settings)) {}
+Application::Application(Settings settings) : settings_(std::move(settings)) {
+  if (settings_.static_path.empty()) return;
+  static_files_ = std::make_shared<StaticFiles>(StaticFileOptions{.path = settings_.static_path});
+  for (std::string pattern : {settings_.static_url_prefix + "{path:.*}", std::string("/{path:favicon\\.ico}"),
+                              std::string("/{path:robots\\.txt}")}) {
+    add_handler<StaticFileHandler>(pattern, static_files_);
+  }
+}
+
+Application::~Application() = default;
+
+std::string Application::static_url(std::string_view path) const {
+  if (!static_files_) throw std::logic_error("static_url() needs the static_path setting");
+  std::string url = settings_.static_url_prefix + std::string(path);
+  std::string version = static_files_->version(path);
+  if (version.empty()) {
+    log::gen().warning("Could not open static file {}", path);
+    return url;
+  }
+  return url + "?v=" + version;
+}
 
 std::unique_ptr<HTTPMessageDelegate> Application::start_request(HTTPConnection& connection) {
   return std::make_unique<HandlerDelegate>(*this, connection);

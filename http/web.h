@@ -73,7 +73,9 @@
 namespace whirl {
 
 class Application;
+class File;
 class GZipContentEncoding;
+class StaticFiles;
 
 // Thrown by a handler to answer with `status_code` (Tornado's HTTPError).
 class HTTPError : public std::runtime_error {
@@ -160,6 +162,14 @@ class RequestHandler {
   void write(const Json& object) { write_json(object); }
   // Sends the headers and what is buffered (chunked), then waits for it to leave.
   Task<void> flush();
+  // Sends the headers and what is buffered, then `length` bytes of `file`
+  // from `offset` in bounded pieces read through the ring
+  // (HTTPConnection::write_file); completes once the last piece is queued.
+  // Set a Content-Length that counts them first, or the body goes chunked.
+  // The bytes leave as they are: this response is not gzipped
+  // (compress_response), and write_file() into one already being gzipped
+  // throws std::logic_error.
+  Task<void> write_file(File& file, std::uint64_t offset, std::uint64_t length);
   // Ends the response (buffered body, Content-Length when nothing was flushed).
   void finish(std::string_view chunk = {});
   void redirect(std::string_view url, bool permanent = false, std::optional<int> status = std::nullopt);
@@ -199,6 +209,14 @@ class RequestHandler {
   void clear_cookie(std::string_view name, std::string_view path = "/", std::string_view domain = {});
   // A `{name}` capture of the route.
   std::string_view path_arg(std::string_view name) const;
+  // Application::static_url.
+  std::string static_url(std::string_view path) const;
+
+ protected:
+  // This response's body is sent as the handler wrote it: compress_response
+  // does not apply (a handler that encodes its own, as StaticFileHandler
+  // serves its cached gzip). Before the headers are written.
+  void disable_compression() noexcept { compress_ = false; }
 
  private:
   friend class Application;
@@ -229,6 +247,7 @@ class RequestHandler {
   bool headers_written_ = false;
   bool finished_ = false;
   bool prepared_ = false;
+  bool compress_ = true;
   std::uint64_t bytes_sent_ = 0;
 };
 
@@ -243,22 +262,40 @@ class Application : public HTTPServerConnectionDelegate {
     std::uint64_t websocket_max_message_size = 10 * 1024 * 1024;
     Duration websocket_ping_interval{};  // zero: no pings
     Duration websocket_ping_timeout{};   // zero: max(3 * interval, 30 s)
+    // Tornado's static_path: when set, StaticFileHandler serves the
+    // directory under static_url_prefix (with StaticFileOptions' defaults),
+    // and /favicon.ico and /robots.txt from it, ahead of the routes added
+    // later. The directory must exist (the constructor throws
+    // std::system_error otherwise).
+    std::string static_path{};
+    std::string static_url_prefix = "/static/";
   };
   using Factory = std::function<std::unique_ptr<RequestHandler>()>;
 
   Application() : Application(Settings{}) {}
   explicit Application(Settings settings);
+  ~Application() override;
 
-  template <typename Handler>
-  void add_handler(std::string_view pattern) {
+  // Routes `pattern` to a new Handler(args...) per request: Tornado's
+  // (pattern, Handler, kwargs). The arguments are copied once, here, and
+  // passed by const reference to every construction.
+  template <typename Handler, typename... Args>
+  void add_handler(std::string_view pattern, Args&&... args) {
     static_assert(std::is_base_of_v<RequestHandler, Handler>);
     add_handler(
-        pattern, [] { return std::make_unique<Handler>(); }, methods_of<Handler>());
+        pattern, [... args = std::forward<Args>(args)] { return std::make_unique<Handler>(args...); },
+        methods_of<Handler>());
   }
   // `methods`: those the handler implements.
   void add_handler(std::string_view pattern, Factory factory, MethodSet methods);
 
   const Settings& settings() const noexcept { return settings_; }
+  // Tornado's static_url: the URL of `path` (relative to static_path) with
+  // a version argument, "/static/css/site.css?v=<md5 of the file>", which
+  // StaticFileHandler answers with a year's Cache-Control. Without the
+  // version when the file cannot be read (a warning is logged), as Tornado
+  // does; throws std::logic_error when no static_path is set.
+  std::string static_url(std::string_view path) const;
   std::unique_ptr<HTTPMessageDelegate> start_request(HTTPConnection& connection) override;
 
   struct Match {
@@ -292,6 +329,7 @@ class Application : public HTTPServerConnectionDelegate {
 
   Settings settings_;
   std::vector<Route> routes_;
+  std::shared_ptr<StaticFiles> static_files_;  // static_path's
 };
 
 }  // namespace whirl

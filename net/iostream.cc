@@ -1,7 +1,9 @@
 #include "whirl/net/iostream.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -11,8 +13,11 @@
 #include <mutex>
 
 #include "whirl/net/internal/buffer_ring.h"
+#include "whirl/net/internal/pipe_pool.h"
 #include "whirl/runtime/errors.h"
+#include "whirl/runtime/file.h"
 #include "whirl/runtime/log.h"
+#include "whirl/runtime/operation.h"
 
 namespace whirl {
 namespace {
@@ -412,20 +417,150 @@ IOStream::WriteAwaiter::WriteAwaiter(IOStream* stream, std::uint64_t target) noe
     : CancelHook(&WriteAwaiter::on_cancel), stream_(stream), target_(target) {}
 
 IOStream::WriteAwaiter IOStream::write(std::string_view data) {
+  admit_write(data.size());
+  queued_.append(data);
+  return note_queued(data.size());
+}
+
+// write() for a buffer the caller is done with: taken over without a copy
+// when nothing else is queued. `data` is left empty, holding the capacity
+// of a buffer the stream has finished sending, so buffers go round between
+// the caller, the queue and the send without being allocated again.
+IOStream::WriteAwaiter IOStream::write_taking(std::string& data) {
+  admit_write(data.size());
+  std::size_t size = data.size();
+  if (queued_.empty()) {
+    queued_.swap(data);
+  } else {
+    queued_.append(data);
+  }
+  data.clear();
+  return note_queued(size);
+}
+
+void IOStream::admit_write(std::size_t size) {
   if (closed()) raise_closed(error_);
   notice_first_use();
   if (closed()) raise_closed(error_);  // the transport failed starting
   std::size_t pending = write_buffer_size();
   // A single write larger than the bound into an empty queue is taken: the
   // bound is on what piles up behind a peer that does not read.
-  if (options_.max_write_buffer_size != 0 && pending != 0 && pending + data.size() > options_.max_write_buffer_size) {
+  if (options_.max_write_buffer_size != 0 && pending != 0 && pending + size > options_.max_write_buffer_size) {
     throw StreamBufferFullError();
   }
-  queued_.append(data);
-  queued_total_ += data.size();
+}
+
+IOStream::WriteAwaiter IOStream::note_queued(std::size_t size) {
+  queued_total_ += size;
   if (flush_held_ && queued_.size() >= kMaxHeldBytes) flush_held_ = false;
   if (!flush_held_ && !send_request_.in_flight()) loop_.ring().before_submit(flusher_);
   return WriteAwaiter(this, queued_total_);
+}
+
+Task<void> IOStream::write_file(File& file, std::uint64_t offset, std::uint64_t length) {
+  if (closed()) raise_closed(error_);
+  if (length == 0) co_return;
+  if (sends_as_written()) {
+    co_await splice_file(file, offset, length);
+  } else {
+    co_await read_file_into_queue(file, offset, length);
+  }
+}
+
+namespace {
+
+[[noreturn]] void file_ended_early(std::uint64_t missing) {
+  throw std::runtime_error(fmt::format("the file ended {} bytes early (truncated while it was sent)", missing));
+}
+
+}  // namespace
+
+Task<void> IOStream::read_file_into_queue(File& file, std::uint64_t offset, std::uint64_t length) {
+  std::size_t piece_size = static_cast<std::size_t>(std::min<std::uint64_t>(length, kFilePiece));
+  std::string piece;
+  while (length > 0) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length, piece_size));
+    piece.resize(want);
+    std::size_t got = co_await file.read_at(piece, offset);
+    if (got < want) file_ended_early(length - got);
+    WriteAwaiter written = write_taking(piece);
+    offset += got;
+    length -= got;
+    // Two pieces queued: let them leave before reading a third.
+    if (write_buffer_size() > piece_size) co_await written;
+  }
+}
+
+Task<void> IOStream::splice_file(File& file, std::uint64_t offset, std::uint64_t length) {
+  co_await write({});  // the response's head (and anything before it) leaves first
+  if (closed()) raise_closed(error_);
+  // While the file goes, writes queue and are sent after it; the socket
+  // stays open for the splices in flight (release_socket_if_idle).
+  struct Splicing {
+    IOStream& stream;
+    PipePool& pool;
+    PipePool::Pipe pipe;
+    bool empty = true;
+    ~Splicing() {
+      stream.splicing_ = false;
+      pool.give_back(pipe, empty);
+      if (stream.has_output(stream.queued_)) stream.schedule_flush();
+    }
+  } splicing{*this, PipePool::of(loop_), PipePool::of(loop_).take()};
+  splicing_ = true;
+  int file_fd = file.fd();
+  int pipe_in = splicing.pipe.write_fd;
+  while (length > 0) {
+    auto want = static_cast<unsigned>(std::min<std::uint64_t>(length, splicing.pipe.capacity));
+    std::int64_t from = static_cast<std::int64_t>(offset);
+    ++splices_in_flight_;
+    int moved = co_await io_op(
+        [&](io_uring_sqe* sqe) { io_uring_prep_splice(sqe, file_fd, from, pipe_in, -1, want, SPLICE_F_MOVE); });
+    --splices_in_flight_;
+    if (closed()) {
+      release_socket_if_idle();
+      raise_closed(error_);
+    }
+    if (moved == -EAGAIN && file.clear_nonblocking()) continue;  // see File: uncached pages
+    if (moved == -EINTR) continue;
+    if (moved < 0) throw std::system_error(-moved, std::generic_category(), "splice from the file");
+    if (moved == 0) file_ended_early(length);
+    splicing.empty = false;
+    offset += static_cast<std::uint64_t>(moved);
+    length -= static_cast<std::uint64_t>(moved);
+    co_await splice_out(splicing.pipe.read_fd, static_cast<std::size_t>(moved), length > 0);
+    splicing.empty = true;
+  }
+}
+
+// Moves `bytes` from the pipe to the socket. The socket is non-blocking, so
+// a splice into a full send buffer ends with EAGAIN instead of holding one
+// of the kernel's workers: wait until it can take more, then go on.
+Task<void> IOStream::splice_out(int pipe_fd, std::size_t bytes, bool more) {
+  int socket_fd = socket_.native_handle();
+  while (bytes > 0) {
+    auto want = static_cast<unsigned>(bytes);
+    unsigned flags = SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0U);
+    ++splices_in_flight_;
+    int sent =
+        co_await io_op([&](io_uring_sqe* sqe) { io_uring_prep_splice(sqe, pipe_fd, -1, socket_fd, -1, want, flags); });
+    if (sent == -EAGAIN) {
+      sent = co_await io_op([&](io_uring_sqe* sqe) { io_uring_prep_poll_add(sqe, socket_fd, POLLOUT); });
+      sent = sent < 0 ? sent : 0;
+    }
+    --splices_in_flight_;
+    if (closed()) {
+      release_socket_if_idle();
+      raise_closed(error_);
+    }
+    if (sent == -EINTR) continue;
+    if (sent < 0) {
+      if (!is_quiet_error(-sent)) log::gen().warning("Write error: {}", std::strerror(-sent));
+      close(-sent);
+      raise_closed(error_);
+    }
+    bytes -= static_cast<std::size_t>(sent);
+  }
 }
 
 void IOStream::hold_flush(bool hold) {
@@ -477,7 +612,7 @@ void IOStream::set_needs_input(bool value) {
 }
 
 void IOStream::flush() {
-  if (closed() || flush_held_ || send_request_.in_flight()) return;
+  if (closed() || flush_held_ || splicing_ || send_request_.in_flight()) return;
   sending_.clear();
   sending_pos_ = 0;
   encode(queued_, sending_);
@@ -621,7 +756,9 @@ IOStream::TakenSocket IOStream::take_socket() {
 void IOStream::raise_closed(int error) const { throw StreamClosedError(error); }
 
 void IOStream::release_socket_if_idle() noexcept {
-  if (closed() && !receive_request_.in_flight() && !send_request_.in_flight()) socket_.close();
+  if (closed() && !receive_request_.in_flight() && !send_request_.in_flight() && splices_in_flight_ == 0) {
+    socket_.close();
+  }
 }
 
 void IOStream::set_nodelay(bool value) {

@@ -64,8 +64,11 @@
 #include "whirl/runtime/internal/ring.h"
 #include "whirl/runtime/internal/unique_function.h"
 #include "whirl/runtime/ioloop.h"
+#include "whirl/runtime/task.h"
 
 namespace whirl {
+
+class File;
 
 // The stream was closed (by us, the peer, or an error). real_error() is the
 // errno that closed it, 0 for a clean close or end of file.
@@ -232,6 +235,24 @@ class IOStream {
 
   WriteAwaiter write(std::string_view data);
 
+  // Writes `length` bytes of `file` from `offset`, after what is queued.
+  // On a plain socket the file's pages are spliced to it through a pipe
+  // (splice(2) via the ring: no copy through user memory, as nginx's
+  // sendfile) once what was queued before has left, and it completes when
+  // the last byte was handed to the kernel; writes made meanwhile wait
+  // behind the file. A transport that encodes (TLS) reads the file through
+  // the ring in pieces of kFilePiece and writes them (encrypting each), the
+  // next piece read while the last is sent, and completes once the last is
+  // queued. Either way at most a pipe or two pieces are in flight, so a
+  // 1 GiB file costs a slow peer's connection what a 1 MiB one does.
+  // Throws StreamClosedError as write() does (and closes the stream when
+  // the socket fails), std::system_error when the file cannot be read, and
+  // std::runtime_error when it ends before `length` (truncated while it was
+  // sent): the caller's framing is then broken and it must close the
+  // stream.
+  Task<void> write_file(File& file, std::uint64_t offset, std::uint64_t length);
+  static constexpr std::size_t kFilePiece = 128 * 1024;
+
   // Holds queued bytes back (no send) until hold_flush(false), so answers
   // to requests that arrived together leave together (HTTP pipelining).
   // The hold lifts by itself when a writer waits for its bytes to leave or
@@ -312,6 +333,9 @@ class IOStream {
   virtual void on_end_of_input() {}
   // Whether shutdown_write() may send a bare end of file.
   virtual bool allows_shutdown_write() const { return true; }
+  // Whether bytes may reach the socket as they are, bypassing encode()
+  // (write_file splices files to it then).
+  virtual bool sends_as_written() const { return true; }
   // Throws the error a failed read or write reports: StreamClosedError, or
   // a subclass that says more (SSLError with OpenSSL's reason).
   [[noreturn]] virtual void raise_closed(int error) const;
@@ -376,6 +400,12 @@ class IOStream {
     }
   }
   void take_back_receive(bool keep_data);
+  WriteAwaiter write_taking(std::string& data);
+  void admit_write(std::size_t size);
+  WriteAwaiter note_queued(std::size_t size);
+  Task<void> read_file_into_queue(File& file, std::uint64_t offset, std::uint64_t length);
+  Task<void> splice_file(File& file, std::uint64_t offset, std::uint64_t length);
+  Task<void> splice_out(int pipe_fd, std::size_t bytes, bool more);
 
   IOLoop& loop_;
   Socket socket_;
@@ -389,6 +419,10 @@ class IOStream {
   bool first_use_pending_ = false;
   bool needs_input_ = false;
   bool flush_held_ = false;
+  // splice_file's requests on the socket in flight (it stays open for them)
+  // or a splice in progress (writes queue behind it).
+  unsigned splices_in_flight_ = 0;
+  bool splicing_ = false;
   UniqueFunction close_callback_;
   CloseObserver* close_observer_ = nullptr;
   TimeoutHandle close_deadline_;

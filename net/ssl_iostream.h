@@ -92,6 +92,7 @@ class SSLIOStream final : public IOStream {
   void on_close() override;
   void on_end_of_input() override;
   bool allows_shutdown_write() const override { return false; }  // a close_notify would be owed first
+  bool sends_as_written() const override { return false; }       // every byte is encrypted
   [[noreturn]] void raise_closed(int error) const override;
 
  private:
