@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <string>
 #include <string_view>
 #include <thread>
@@ -725,6 +727,85 @@ TEST(FormatHttpDate, ThreadsFormattingAtOnceEachGetTheirOwnDate) {
   }
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(mismatches, std::vector<int>(cases.size(), 0));
+}
+
+
+// ---- HTTP dates, ranges, entity-tags, media types ----
+
+TEST(ParseHttpDate, ReadsTheThreeFormsRfc9110SaysARecipientMustAccept) {
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), std::optional<std::time_t>(784111777));
+  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), std::optional<std::time_t>(784111777));
+  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), std::optional<std::time_t>(784111777));
+  EXPECT_EQ(parse_http_date("Thu, 29 Feb 2024 00:00:00 GMT"), std::optional<std::time_t>(1709164800));
+  EXPECT_EQ(parse_http_date("Thursday, 01-Jan-70 00:00:00 GMT"), std::optional<std::time_t>(0));
+  EXPECT_EQ(parse_http_date("Wed, 01-Jan-25 00:00:00 GMT"), std::nullopt) << "RFC 850 needs the full day name's comma";
+}
+
+TEST(ParseHttpDate, IsTheInverseOfFormatHttpDate) {
+  for (std::time_t t : {std::time_t{0}, std::time_t{951782400}, std::time_t{1767225599}, std::time_t{4102444800}}) {
+    EXPECT_EQ(parse_http_date(format_http_date(t)), std::optional<std::time_t>(t)) << t;
+  }
+}
+
+TEST(ParseHttpDate, AnythingElseIsNoDate) {
+  for (std::string_view text : {"", "yesterday", "Sun, 06 Nov 1994 08:49:37", "Sun, 06 Nov 1994 08:49:37 UTC",
+                                "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT",
+                                "Sun, 06 Nov 1994 25:49:37 GMT", "Sun, 32 Nov 1994 08:49:37 GMT",
+                                "Sun, 06 Nov 1994 08:49:37 GMT trailing", "Sun Nov  6 08:49:37 94",
+                                "Sun, 06 Nov 19x4 08:49:37 GMT", "1994-11-06T08:49:37Z"}) {
+    EXPECT_EQ(parse_http_date(text), std::nullopt) << text;
+  }
+}
+
+TEST(ParseByteRange, OneRangeInEachOfItsThreeForms) {
+  auto check = [](std::string_view header, std::uint64_t size, std::uint64_t first, std::uint64_t length) {
+    ByteRange range = parse_byte_range(header, size);
+    EXPECT_EQ(range.kind, ByteRange::Kind::kSatisfiable) << header;
+    EXPECT_EQ(range.first, first) << header;
+    EXPECT_EQ(range.length, length) << header;
+  };
+  check("bytes=0-499", 1000, 0, 500);
+  check("bytes=500-999", 1000, 500, 500);
+  check("bytes=500-", 1000, 500, 500);
+  check("bytes=-200", 1000, 800, 200);
+  check("bytes=-5000", 1000, 0, 1000);
+  check("bytes=900-5000", 1000, 900, 100);
+  check("bytes=999-999", 1000, 999, 1);
+  check(" Bytes = 1 - 2 ", 1000, 1, 2);
+}
+
+TEST(ParseByteRange, UnsatisfiableWhenNoByteOfTheFileIsAsked) {
+  for (std::string_view header : {"bytes=1000-", "bytes=1000-2000", "bytes=-0"}) {
+    EXPECT_EQ(parse_byte_range(header, 1000).kind, ByteRange::Kind::kUnsatisfiable) << header;
+  }
+  EXPECT_EQ(parse_byte_range("bytes=0-", 0).kind, ByteRange::Kind::kUnsatisfiable);
+}
+
+TEST(ParseByteRange, IgnoredWhenMalformedOfAnotherUnitOrSeveral) {
+  for (std::string_view header :
+       {"", "bytes", "bytes=", "bytes=-", "bytes=a-b", "bytes=5-1", "bytes=0-1,3-4", "items=0-1", "bytes=+1-2",
+        "bytes=0x1-2", "bytes=1-2-3", "bytes=99999999999999999999-"}) {
+    EXPECT_EQ(parse_byte_range(header, 1000).kind, ByteRange::Kind::kIgnored) << header;
+  }
+}
+
+TEST(EtagListMatches, WeakComparisonIgnoresTheWeakMarkOnEitherSide) {
+  EXPECT_TRUE(etag_list_matches("\"abc\"", "\"abc\"", true));
+  EXPECT_TRUE(etag_list_matches("W/\"abc\"", "\"abc\"", true));
+  EXPECT_TRUE(etag_list_matches("\"abc\"", "W/\"abc\"", true));
+  EXPECT_TRUE(etag_list_matches("\"x\", \"y\" ,W/\"abc\"", "\"abc\"", true));
+  EXPECT_TRUE(etag_list_matches(" * ", "\"abc\"", true));
+  EXPECT_TRUE(etag_list_matches("\"a,b\", \"c\"", "\"a,b\"", true)) << "a comma inside the quotes";
+  EXPECT_FALSE(etag_list_matches("\"abcd\"", "\"abc\"", true));
+  EXPECT_FALSE(etag_list_matches("abc", "\"abc\"", true)) << "an unquoted tag is no tag";
+  EXPECT_FALSE(etag_list_matches("", "\"abc\"", true));
+}
+
+TEST(EtagListMatches, StrongComparisonNeedsTwoEqualStrongTags) {
+  EXPECT_TRUE(etag_list_matches("\"abc\"", "\"abc\"", false));
+  EXPECT_FALSE(etag_list_matches("W/\"abc\"", "\"abc\"", false));
+  EXPECT_FALSE(etag_list_matches("\"abc\"", "W/\"abc\"", false));
+  EXPECT_TRUE(etag_list_matches("*", "\"abc\"", false));
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "whirl/net/tcpclient.h"
 #include "whirl/net/tcpserver.h"
 #include "whirl/runtime/errors.h"
+#include "whirl/runtime/file.h"
 #include "whirl/runtime/gen.h"
 #include "whirl/runtime/locks.h"
 #include "whirl/testing/log_capture.h"
@@ -526,6 +529,84 @@ TEST(IOStream, ReadUntilCloseCompletesAtEndOfInput) {
     EXPECT_EQ(::shutdown(pair.peer.native_handle(), SHUT_WR), 0);
     std::string all = co_await pair.stream->read_until_close();
     EXPECT_EQ(all, "all of it");
+  });
+}
+
+
+// ---- write_file ----
+
+// A temporary file of `size` patterned bytes and its directory, opened.
+struct TempFile {
+  explicit TempFile(std::size_t size) {
+    std::string pattern = std::filesystem::temp_directory_path().string() + "/whirl-wf-XXXXXX";
+    dir = ::mkdtemp(pattern.data());
+    content.resize(size);
+    for (std::size_t i = 0; i < size; ++i) content[i] = static_cast<char>((i * 7919) >> 5);
+    std::ofstream(dir + "/data", std::ios::binary) << content;
+    root = File::open_directory(dir);
+  }
+  ~TempFile() { std::filesystem::remove_all(dir); }
+  Task<File> open() const { return File::open(root, "data"); }
+  std::string dir;
+  std::string content;
+  File root;
+};
+
+TEST(IOStream, WriteFileSendsTheFileAfterWhatWasQueuedAndBeforeWhatFollows) {
+  run([]() -> Task<void> {
+    TempFile temp(3 * 1024 * 1024 + 17);  // several pipes' and pieces' worth
+    Pair pair;
+    IOStream reader(std::move(pair.peer));
+    File file = co_await temp.open();
+    pair.stream->write("head:");
+    Event sent;
+    auto send = [&]() -> Task<void> {
+      co_await pair.stream->write_file(file, 100, temp.content.size() - 100);
+      sent.set();
+    };
+    IOLoop::current().spawn(send());
+    for (int i = 0; i < 3; ++i) co_await moment();
+    EXPECT_FALSE(sent.is_set()) << "3 MiB cannot have left into an unread socket";
+    pair.stream->write(":mid");  // written while the file goes: it waits behind it
+    std::size_t expected = 5 + temp.content.size() - 100 + 4;
+    std::string got = co_await reader.read_bytes(expected);
+    EXPECT_EQ(got.substr(0, 5), "head:");
+    EXPECT_TRUE(got.substr(5, temp.content.size() - 100) == temp.content.substr(100)) << "the file, byte for byte";
+    EXPECT_EQ(got.substr(got.size() - 4), ":mid");
+    co_await sent.wait();
+  });
+}
+
+TEST(IOStream, WriteFileOfAFileShorterThanAskedThrowsSayingSo) {
+  run([]() -> Task<void> {
+    TempFile temp(1000);
+    Pair pair;
+    IOStream reader(std::move(pair.peer));
+    File file = co_await temp.open();
+    std::string error;
+    try {
+      co_await pair.stream->write_file(file, 0, 5000);
+    } catch (const std::runtime_error& e) {
+      error = e.what();
+    }
+    EXPECT_NE(error.find("ended 4000 bytes early"), std::string::npos) << error;
+  });
+}
+
+TEST(IOStream, WriteFileToAVanishedPeerFailsWithStreamClosedError) {
+  run([]() -> Task<void> {
+    TempFile temp(8 * 1024 * 1024);
+    Pair pair;
+    pair.peer = Socket();  // gone before the file is sent
+    File file = co_await temp.open();
+    bool closed = false;
+    try {
+      co_await pair.stream->write_file(file, 0, temp.content.size());
+    } catch (const StreamClosedError&) {
+      closed = true;
+    }
+    EXPECT_TRUE(closed);
+    EXPECT_TRUE(pair.stream->closed());
   });
 }
 

@@ -1,4 +1,7 @@
 #include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +20,7 @@
 #include "whirl/runtime/gen.h"
 #include "whirl/runtime/locks.h"
 #include "whirl/testing/certificates.h"
+#include "whirl/runtime/file.h"
 #include "whirl/testing/log_capture.h"
 
 namespace whirl {
@@ -280,6 +284,26 @@ TEST(SSLIOStream, TenMebibytesEachWayArriveIntact) {
     client->write(payload);  // queued; the echo comes back while we read
     std::string echoed = co_await client->read_bytes(kSize);
     EXPECT_TRUE(echoed == payload) << "10 MiB came back byte for byte";
+  });
+}
+
+TEST(SSLIOStream, WriteFileSendsTheFileEncryptedInPieces) {
+  run([]() -> Task<void> {
+    std::string dir = std::filesystem::temp_directory_path().string() + "/whirl-tls-file-XXXXXX";
+    dir = ::mkdtemp(dir.data());
+    std::string content(3 * 1024 * 1024 + 5, '\0');
+    for (std::size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>((i * 131) >> 4);
+    std::ofstream(dir + "/data", std::ios::binary) << content;
+    File root = File::open_directory(dir);
+    TLSServer server(server_options(), [&](SSLIOStream& stream) -> Task<void> {
+      File file = co_await File::open(root, "data");
+      co_await stream.write_file(file, 0, content.size());
+      co_await stream.write({});
+    });
+    std::unique_ptr<IOStream> client = co_await connect_tls(server.port(), client_options());
+    std::string got = co_await client->read_bytes(content.size());
+    EXPECT_TRUE(got == content) << "3 MiB through TLS, byte for byte";
+    std::filesystem::remove_all(dir);
   });
 }
 
