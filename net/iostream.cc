@@ -461,10 +461,14 @@ Task<void> IOStream::write_file(File& file, std::uint64_t offset, std::uint64_t 
   if (closed()) raise_closed(error_);
   if (length == 0) co_return;
   if (sends_as_written()) {
-    co_await splice_file(file, offset, length);
-  } else {
-    co_await read_file_into_queue(file, offset, length);
+    std::optional<PipePool::Pipe> pipe = PipePool::of(loop_).take();
+    if (pipe) {
+      co_await splice_file(file, offset, length, *pipe);
+      co_return;
+    }
+    // No pipe (the process is out of descriptors): copying still works.
   }
+  co_await read_file_into_queue(file, offset, length);
 }
 
 namespace {
@@ -491,9 +495,7 @@ Task<void> IOStream::read_file_into_queue(File& file, std::uint64_t offset, std:
   }
 }
 
-Task<void> IOStream::splice_file(File& file, std::uint64_t offset, std::uint64_t length) {
-  co_await write({});  // the response's head (and anything before it) leaves first
-  if (closed()) raise_closed(error_);
+Task<void> IOStream::splice_file(File& file, std::uint64_t offset, std::uint64_t length, PipePool::Pipe pipe) {
   // While the file goes, writes queue and are sent after it; the socket
   // stays open for the splices in flight (release_socket_if_idle).
   struct Splicing {
@@ -506,7 +508,9 @@ Task<void> IOStream::splice_file(File& file, std::uint64_t offset, std::uint64_t
       pool.give_back(pipe, empty);
       if (stream.has_output(stream.queued_)) stream.schedule_flush();
     }
-  } splicing{*this, PipePool::of(loop_), PipePool::of(loop_).take()};
+  } splicing{*this, PipePool::of(loop_), pipe};
+  co_await write({});  // the response's head (and anything before it) leaves first
+  if (closed()) raise_closed(error_);
   splicing_ = true;
   int file_fd = file.fd();
   int pipe_in = splicing.pipe.write_fd;
@@ -517,6 +521,7 @@ Task<void> IOStream::splice_file(File& file, std::uint64_t offset, std::uint64_t
     int moved = co_await io_op(
         [&](io_uring_sqe* sqe) { io_uring_prep_splice(sqe, file_fd, from, pipe_in, -1, want, SPLICE_F_MOVE); });
     --splices_in_flight_;
+    if (moved > 0) splicing.empty = false;  // whatever happens next, those bytes are in the pipe
     if (closed()) {
       release_socket_if_idle();
       raise_closed(error_);
@@ -525,7 +530,6 @@ Task<void> IOStream::splice_file(File& file, std::uint64_t offset, std::uint64_t
     if (moved == -EINTR) continue;
     if (moved < 0) throw std::system_error(-moved, std::generic_category(), "splice from the file");
     if (moved == 0) file_ended_early(length);
-    splicing.empty = false;
     offset += static_cast<std::uint64_t>(moved);
     length -= static_cast<std::uint64_t>(moved);
     co_await splice_out(splicing.pipe.read_fd, static_cast<std::size_t>(moved), length > 0);
@@ -702,6 +706,9 @@ void IOStream::close(int error) {
     receive_request_.cancel();
   }
   if (send_request_.in_flight()) send_request_.cancel();
+  // A file's splice or its wait for room holds the socket open and is no
+  // request of ours to cancel: shutting the socket down ends both at once.
+  if (splices_in_flight_ > 0) ::shutdown(socket_.native_handle(), SHUT_RDWR);
   queued_.clear();
   wake_writers();
   if (ReadAwaiter* request = pending_read_) {

@@ -61,6 +61,7 @@
 
 #include "whirl/net/socket.h"
 #include "whirl/runtime/cancellation.h"
+#include "whirl/net/internal/pipe_pool.h"
 #include "whirl/runtime/internal/ring.h"
 #include "whirl/runtime/internal/unique_function.h"
 #include "whirl/runtime/ioloop.h"
@@ -404,7 +405,7 @@ class IOStream {
   void admit_write(std::size_t size);
   WriteAwaiter note_queued(std::size_t size);
   Task<void> read_file_into_queue(File& file, std::uint64_t offset, std::uint64_t length);
-  Task<void> splice_file(File& file, std::uint64_t offset, std::uint64_t length);
+  Task<void> splice_file(File& file, std::uint64_t offset, std::uint64_t length, PipePool::Pipe pipe);
   Task<void> splice_out(int pipe_fd, std::size_t bytes, bool more);
 
   IOLoop& loop_;

@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <system_error>
 
 namespace whirl {
 
@@ -12,14 +10,14 @@ PipePool::~PipePool() {
   for (Pipe pipe : idle_) close(pipe);
 }
 
-PipePool::Pipe PipePool::take() {
+std::optional<PipePool::Pipe> PipePool::take() noexcept {
   if (!idle_.empty()) {
     Pipe pipe = idle_.back();
     idle_.pop_back();
     return pipe;
   }
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+  if (::pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
   Pipe pipe{fds[0], fds[1], 0};
   // Bigger than the default 64 KiB, so a 1 MiB file crosses in one pair of
   // splices. The kernel may refuse (pipe-max-size, a user's pipe quota):

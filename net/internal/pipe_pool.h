@@ -1,7 +1,7 @@
 // whirl/net/internal/pipe_pool.h: the pipes IOStream::write_file splices
 // files through, one loop's worth.
 //
-//     PipePool::Pipe pipe = PipePool::of(loop).take();   // empty, kCapacity if the kernel allows
+//     std::optional<PipePool::Pipe> pipe = PipePool::of(loop).take();   // empty, kCapacity if allowed
 //     ... splice file -> pipe.write_fd, pipe.read_fd -> socket ...
 //     PipePool::of(loop).give_back(pipe, /*empty=*/true);
 //
@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <vector>
 
 #include "whirl/runtime/ioloop.h"
@@ -36,8 +37,9 @@ class PipePool final : public IOLoop::Local {
   PipePool(const PipePool&) = delete;
   PipePool& operator=(const PipePool&) = delete;
 
-  // An empty pipe. Throws std::system_error when none can be made.
-  Pipe take();
+  // An empty pipe; nullopt when none can be made (the process is out of
+  // descriptors: the caller copies instead).
+  std::optional<Pipe> take() noexcept;
   void give_back(Pipe pipe, bool empty) noexcept;
 
   static PipePool& of(IOLoop& loop) { return loop.local<PipePool>(); }

@@ -440,6 +440,12 @@ def connect_nonblocking(port, rcvbuf=None, linger_reset=False, host="127.0.0.1")
     return sock
 
 
+def remember(sock):
+    """Has the runner close `sock` (a wrapped TLS socket) after the scenario."""
+    _sockets.append(sock)
+    return sock
+
+
 def close_quietly(sock):
     try:
         sock.close()
@@ -684,6 +690,23 @@ def client_tls_context():
     return context
 
 
+def make_certificate(env):
+    """A self-signed certificate and key for localhost; returns their paths."""
+    cert, key = env.path("cert.pem"), env.path("key.pem")
+    if os.path.exists(cert):
+        return cert, key
+    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+               "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+               "-days", "1", "-keyout", key, "-out", cert]
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise AssertionError("openssl req failed: %s" % e) from None
+    if done.returncode != 0:
+        raise AssertionError("openssl req failed: %s" % done.stderr.decode(errors="replace")[-400:])
+    return cert, key
+
+
 def http_request(port, method="GET", path="/", body=b"", timeout=2.0, tls=False, headers=()):
     """One request on a fresh connection (`Connection: close`); returns
     (status, body, elapsed seconds). Raises OSError, socket.timeout or
@@ -696,8 +719,7 @@ def http_request(port, method="GET", path="/", body=b"", timeout=2.0, tls=False,
         sock.connect(("127.0.0.1", port))
         if tls:
             sock.settimeout(max(deadline - time.monotonic(), 0.001))
-            sock = client_tls_context().wrap_socket(sock, server_hostname="localhost")
-            _sockets.append(sock)
+            sock = remember(client_tls_context().wrap_socket(sock, server_hostname="localhost"))
         lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1:%d" % port, "Connection: close"]
         if body or method in ("POST", "PUT"):
             lines.append("Content-Length: %d" % len(body))

@@ -12,7 +12,6 @@ names.
 """
 
 import os
-import subprocess
 import sys
 import time
 
@@ -22,27 +21,10 @@ import harness  # noqa: E402
 from harness import scenario  # noqa: E402
 
 
-def make_certificate(env):
-    """A self-signed certificate and key for localhost; returns their paths."""
-    cert, key = env.path("cert.pem"), env.path("key.pem")
-    if os.path.exists(cert):
-        return cert, key
-    command = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-               "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-               "-days", "1", "-keyout", key, "-out", cert]
-    try:
-        done = subprocess.run(command, capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise AssertionError("openssl req failed: %s" % e) from None
-    if done.returncode != 0:
-        raise AssertionError("openssl req failed: %s" % done.stderr.decode(errors="replace")[-400:])
-    return cert, key
-
-
 @scenario("silent TLS connections are closed by the handshake timeout and starve no one")
 def silent_tls(env):
     handshake_timeout = 2.0
-    cert, key = make_certificate(env)
+    cert, key = harness.make_certificate(env)
     server = harness.start_server(env, env.hello, [
         "--no-access-log", "--tls-cert", cert, "--tls-key", key,
         "--tls-handshake-timeout", "%g" % handshake_timeout])
