@@ -20,10 +20,11 @@
 // SIGINT or SIGTERM stops it gracefully: no new connections, idle ones
 // closed, requests in flight answered (5 s at most), exit 0.
 #include <fmt/core.h>
-#include <sys/stat.h>
 
+#include <climits>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -145,12 +146,16 @@ std::chrono::milliseconds seconds_flag(const examples::ServerFlags& flags, std::
 }
 
 // The bundled examples/static: found in the runfiles `bazel run` starts in,
-// or beside the binary when it is run from elsewhere.
+// or beside the binary when it is run from elsewhere. A runfiles tree is
+// symlinks to the sources, and StaticFileHandler serves nothing a symlink
+// leads out of its root to, so the root is where index.html really is.
 std::string bundled_static_root(const char* argv0) {
-  struct stat st {};
   for (std::string candidate :
        {std::string("examples/static"), std::string(argv0) + ".runfiles/whirl/examples/static"}) {
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return candidate;
+    char real[PATH_MAX];
+    if (::realpath((candidate + "/index.html").c_str(), real) != nullptr) {
+      return std::filesystem::path(real).parent_path().string();
+    }
   }
   return {};
 }
