@@ -623,7 +623,7 @@ ByteRange parse_byte_range(std::string_view range, std::uint64_t size) noexcept 
   if (first_text.empty()) {
     // "-N": the last N bytes (all of them when the file is shorter).
     if (!parse_decimal(last_text, last)) return result;
-    if (last == 0) {
+    if (last == 0 || size == 0) {  // no last bytes to give
       result.kind = ByteRange::Kind::kUnsatisfiable;
       return result;
     }
