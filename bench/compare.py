@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import shutil
 import socket
 import subprocess
@@ -29,15 +28,14 @@ import sys
 import tempfile
 import time
 
-SERVER_CORE, LOAD_CORE = ("0", "1") if os.cpu_count() >= 2 else ("0", "0")
+import static_cell
+from bench_lib import LOAD_CORE, SERVER_CORE, Server, parse_wrk, raise_fd_limit, rss_bytes, run_loader, say
+
 CELLS = [  # (mode, connections, depth)
     ("keep-alive", 64, 1),
     ("pipelined", 64, 16),
     ("pipelined", 256, 16),
 ]
-HZ = os.sysconf("SC_CLK_TCK")
-PAGE = os.sysconf("SC_PAGE_SIZE")
-
 NGINX_CONF = """
 worker_processes 1;
 daemon off;
@@ -64,94 +62,6 @@ init = function(args)
 end
 request = function() return req end
 """
-
-
-def say(*args):
-    print(*args, flush=True)
-
-
-def raise_fd_limit():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def wait_for_port(port, seconds=10):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def cpu_ticks(pids):
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total
-
-
-def rss_bytes(pids):
-    total = 0
-    for pid in pids:
-        with open(f"/proc/{pid}/statm") as f:
-            total += int(f.read().split()[1]) * PAGE
-    return total
-
-
-class Server:
-    """A server process pinned to the server core; `pids` are the ones that serve."""
-
-    def __init__(self, name, argv, port, workdir):
-        self.name, self.argv, self.port, self.workdir = name, argv, port, workdir
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            ["taskset", "-c", SERVER_CORE] + self.argv,
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.workdir, self.name + ".log"), "w"),
-            preexec_fn=raise_fd_limit)
-        if not wait_for_port(self.port):
-            self.stop()
-            raise RuntimeError(f"{self.name} did not listen on {self.port}")
-        time.sleep(0.2)
-
-    @property
-    def pids(self):
-        # nginx serves from its worker, a child of the master.
-        children = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
-        return [int(p) for p in children] or [self.process.pid]
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-def children_cpu():
-    """CPU seconds of this script's waited-for children so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def run_loader(argv, server):
-    """Runs one load; returns (stdout, stderr, server CPU share, loader CPU share) over its wall time."""
-    server_before, loader_before = cpu_ticks(server.pids), children_cpu()
-    start = time.monotonic()
-    child = subprocess.Popen(["taskset", "-c", LOAD_CORE] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, preexec_fn=raise_fd_limit)
-    out, err = child.communicate()
-    wall = time.monotonic() - start
-    server_share = (cpu_ticks(server.pids) - server_before) / HZ / wall
-    return out, err, server_share, (children_cpu() - loader_before) / wall
 
 
 class Loaders:
@@ -190,16 +100,6 @@ class Loaders:
 
 def p99_text(p99):
     return "n/a" if p99 is None else f"{p99:.3f}"
-
-
-def parse_wrk(out):
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-    p99_ms = float(p99.group(1)) * scale[p99.group(2)] if p99 else 0.0
-    # wrk's histogram often records nothing past the median when a Lua script
-    # pipelines (its percentiles print as 0.00us): unknown, not zero.
-    return float(rate.group(1)) if rate else None, p99_ms if p99_ms > 0 else None
 
 
 def measure_cells(servers, loaders, tools, runs, duration):
@@ -396,6 +296,13 @@ plot {plot}
         say(f"chart: {path}")
 
 
+def write_json(path, record):
+    if path:
+        with open(path, "w") as f:
+            json.dump(record, f, indent=1)
+        say(f"json: {path}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin", required=True, help="directory with plaintext_server, loadgen")
@@ -407,6 +314,9 @@ def main():
     parser.add_argument("--png")
     parser.add_argument("--skip", default="", help="comma-separated peers to leave out (nginx, tornado, wrk)")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-static", action="store_true", help="leave out the static-file cell")
+    parser.add_argument("--static-only", action="store_true", help="only the static-file cell")
+    parser.add_argument("--bun", help="the bun binary, for the static cell's Bun column")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.duration = 1, 3
@@ -436,12 +346,21 @@ def main():
     else:
         say("compare: python3-tornado is not installed for /usr/bin/python3 (or skipped); no Tornado column")
 
-    say(f"plaintext benchmark: {args.runs} run(s) of {duration} s per cell after a 1 s warm-up, median quoted; "
+    say(f"machine: {os.cpu_count()} cores, {os.uname().release}; "
         f"server on core {SERVER_CORE}, load on core {LOAD_CORE}")
-    say(f"machine: {os.cpu_count()} cores, {os.uname().release}")
-    cells = measure_cells(servers, Loaders(loadgen, workdir), tools, args.runs, duration)
-    print_table(cells)
-    print_ratios(cells)
+    cells = []
+    if not args.static_only:
+        say(f"plaintext benchmark: {args.runs} run(s) of {duration} s per cell after a 1 s warm-up, median quoted")
+        cells = measure_cells(servers, Loaders(loadgen, workdir), tools, args.runs, duration)
+        print_table(cells)
+        print_ratios(cells)
+    static = []
+    if not args.skip_static and "wrk" in tools:
+        static = static_cell.run(args, workdir, args.runs, duration, args.bun)
+    if args.static_only:
+        write_json(args.json, {"static": static, "runs": args.runs, "duration_s": duration})
+        shutil.rmtree(workdir, ignore_errors=True)
+        return 0
 
     say("")
     say("heap allocations per request (plaintext_server_counting, 64 connections):")
@@ -455,11 +374,9 @@ def main():
             if server.name in ("whirl", "nginx"):
                 memory.append(idle_memory(server, loadgen, 10000))
 
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"cells": cells, "allocations_per_request": allocations, "idle_memory": memory,
-                       "runs": args.runs, "duration_s": duration, "cores": os.cpu_count()}, f, indent=1)
-        say(f"json: {args.json}")
+    write_json(args.json, {"cells": cells, "static": static, "allocations_per_request": allocations,
+                           "idle_memory": memory, "runs": args.runs, "duration_s": duration,
+                           "cores": os.cpu_count()})
     if args.png:
         draw_png(cells, args.png, workdir)
     shutil.rmtree(workdir, ignore_errors=True)

@@ -59,9 +59,9 @@
 #include <string>
 #include <string_view>
 
+#include "whirl/net/internal/pipe_pool.h"
 #include "whirl/net/socket.h"
 #include "whirl/runtime/cancellation.h"
-#include "whirl/net/internal/pipe_pool.h"
 #include "whirl/runtime/internal/ring.h"
 #include "whirl/runtime/internal/unique_function.h"
 #include "whirl/runtime/ioloop.h"
@@ -253,6 +253,8 @@ class IOStream {
   // stream.
   Task<void> write_file(File& file, std::uint64_t offset, std::uint64_t length);
   static constexpr std::size_t kFilePiece = 128 * 1024;
+  // While splicing, the most the socket holds that it has not sent yet.
+  static constexpr std::size_t kSpliceUnsent = 64 * 1024;
 
   // Holds queued bytes back (no send) until hold_flush(false), so answers
   // to requests that arrived together leave together (HTTP pipelining).

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-
 namespace whirl {
 
 PipePool::~PipePool() {
