@@ -7,15 +7,10 @@
 # Messages of 0 B to 16 MiB, fragmented ones from the Python clients.
 set -uo pipefail
 
-server_bin=$1
 client_bin=$2
 peer=$3
 python=/usr/bin/python3  # Debian's, with python3-websockets and python3-tornado
-work=$(mktemp -d "${TEST_TMPDIR:-/tmp}/ws-interop.XXXXXX")
-failures=0
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"; }
-trap cleanup EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/../integration/server_lib.sh" "$1"
 
 record() {  # record NAME STATUS LOG
   if [[ $2 -eq 0 ]]; then
@@ -30,15 +25,7 @@ record() {  # record NAME STATUS LOG
 free_port() { $python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # whirl's server, Python's clients.
-"$server_bin" --port 0 --address 127.0.0.1 --no-access-log >"$work/server.out" 2>"$work/server.err" &
-pids+=($!)
-url=
-for _ in $(seq 50); do
-  url=$(grep -o 'http://[^ ]*' "$work/server.out" 2>/dev/null | head -1)
-  [[ -n "$url" ]] && break
-  sleep 0.1
-done
-[[ -n "$url" ]] || { echo "FAIL whirl's server did not start"; cat "$work/server.err"; exit 1; }
+start server --no-access-log
 ws_url="ws://${url#http://}"
 ws_url="${ws_url%/}/ws"
 for client in client-websockets client-tornado; do
@@ -64,5 +51,4 @@ for server in server-websockets server-tornado; do
   done
 done
 
-echo "$failures failed"
-[[ $failures -eq 0 ]]
+finish
