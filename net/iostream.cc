@@ -555,30 +555,38 @@ Task<void> IOStream::splice_file(File& file, std::uint64_t offset, std::uint64_t
   }
 }
 
-// Moves `bytes` from the pipe to the socket. The socket is non-blocking, so
-// a splice into a full send buffer ends with EAGAIN instead of holding one
-// of the kernel's workers: wait until it can take more, then go on.
+// Moves `bytes` from the pipe to the socket, with splice(2) itself rather
+// than through the ring: io_uring runs every splice in one of its workers,
+// and a hop to a worker and back for each socket's worth of a file made the
+// transfer wait on thread switches (the ring's splice from the file, which
+// may wait for the disk, stays where such a wait belongs). From a pipe that
+// holds the bytes to a non-blocking socket the call cannot block: it moves
+// what the socket takes, or ends with EAGAIN, and a poll through the ring
+// waits for room.
 Task<void> IOStream::splice_out(int pipe_fd, std::size_t bytes, bool more) {
   int socket_fd = socket_.native_handle();
+  unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0U);
   while (bytes > 0) {
-    auto want = static_cast<unsigned>(bytes);
-    unsigned flags = SPLICE_F_MOVE | (more ? SPLICE_F_MORE : 0U);
-    ++splices_in_flight_;
-    int sent =
-        co_await io_op([&](io_uring_sqe* sqe) { io_uring_prep_splice(sqe, pipe_fd, -1, socket_fd, -1, want, flags); });
-    if (sent == -EAGAIN) {
-      sent = co_await io_op([&](io_uring_sqe* sqe) { io_uring_prep_poll_add(sqe, socket_fd, POLLOUT); });
-      sent = sent < 0 ? sent : 0;
+    ssize_t sent = ::splice(pipe_fd, nullptr, socket_fd, nullptr, bytes, flags);
+    int error = sent < 0 ? errno : 0;
+    if (error == EAGAIN) {
+      ++splices_in_flight_;
+      int polled = co_await io_op([&](io_uring_sqe* sqe) { io_uring_prep_poll_add(sqe, socket_fd, POLLOUT); });
+      --splices_in_flight_;
+      if (closed()) {
+        release_socket_if_idle();
+        raise_closed(error_);
+      }
+      if (polled < 0 && polled != -EINTR) {
+        close(-polled);
+        raise_closed(error_);
+      }
+      continue;  // room, or an error the next splice reports
     }
-    --splices_in_flight_;
-    if (closed()) {
-      release_socket_if_idle();
-      raise_closed(error_);
-    }
-    if (sent == -EINTR) continue;
-    if (sent < 0) {
-      if (!is_quiet_error(-sent)) log::gen().warning("Write error: {}", std::strerror(-sent));
-      close(-sent);
+    if (error == EINTR) continue;
+    if (error != 0) {
+      if (!is_quiet_error(error)) log::gen().warning("Write error: {}", std::strerror(error));
+      close(error);
       raise_closed(error_);
     }
     bytes -= static_cast<std::size_t>(sent);

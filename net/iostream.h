@@ -238,10 +238,11 @@ class IOStream {
 
   // Writes `length` bytes of `file` from `offset`, after what is queued.
   // On a plain socket the file's pages are spliced to it through a pipe
-  // (splice(2) via the ring: no copy through user memory, as nginx's
-  // sendfile) once what was queued before has left, and it completes when
-  // the last byte was handed to the kernel; writes made meanwhile wait
-  // behind the file. A transport that encodes (TLS) reads the file through
+  // (no copy through user memory, as nginx's sendfile: the ring's splice
+  // from the file, which may wait for the disk in the kernel's workers, then
+  // splice(2) to the socket, which cannot block) once what was queued before
+  // has left, and it completes when the last byte was handed to the kernel;
+  // writes made meanwhile wait behind the file. A transport that encodes (TLS) reads the file through
   // the ring in pieces of kFilePiece and writes them (encrypting each), the
   // next piece read while the last is sent, and completes once the last is
   // queued. Either way at most a pipe or two pieces are in flight, so a
