@@ -42,6 +42,10 @@
 // JSON object (nlohmann::json, Debian's nlohmann-json3-dev) as Tornado's
 // takes a dict: serialized, `</` escaped for <script>, Content-Type set.
 //
+// Files: the static_path setting mounts StaticFileHandler (static_file_handler.h)
+// at static_url_prefix, and static_url() links to a file with its content
+// hash; write_file() sends a file's bytes from any handler.
+//
 // A handler that speaks another protocol on the connection after its
 // answer (a WebSocket after 101) takes the stream with detach(). Each request is logged on the `access` logger
 // ("200 GET /path (127.0.0.1) 13B 0.42ms"), which settings.access_log or the
