@@ -230,24 +230,24 @@ Task<void> StaticFileHandler::get() {
   disable_compression();
 
   const HTTPHeaders& headers = request().headers;
-  std::shared_ptr<const std::string> gzipped_body;
-  if (target.compressible && !headers.contains("Range") &&
-      GZipContentEncoding::accepts_gzip(headers.get("Accept-Encoding"))) {
-    gzipped_body = co_await gzipped(target);  // null: being made by another request
-  }
-  set_validators(target, gzipped_body != nullptr);
-  if (fails_precondition(target)) {
-    set_status(412);
-    finish();
-    co_return;
-  }
-  if (not_modified(target)) {
-    set_status(304);
+  bool wants_gzip = target.compressible && !headers.contains("Range") &&
+                    GZipContentEncoding::accepts_gzip(headers.get("Accept-Encoding"));
+  // The validators of the variant this client gets, decided before anything
+  // is compressed: a revalidation that ends in 304 or 412 costs no gzip.
+  set_validators(target, wants_gzip);
+  int refusal = fails_precondition(target) ? 412 : not_modified(target) ? 304 : 0;
+  if (refusal != 0) {
+    set_status(refusal);
     // The representation's own headers go; its validators stay (RFC 9110 15.4.5).
     clear_header("Content-Type");
     clear_header("Content-Encoding");
     finish();
     co_return;
+  }
+  std::shared_ptr<const std::string> gzipped_body;
+  if (wants_gzip) {
+    gzipped_body = co_await gzipped(target);
+    if (!gzipped_body) set_validators(target, false);  // being made by another request: this one goes as it is
   }
   bool head = request().method == "HEAD";
   if (gzipped_body) {
@@ -286,7 +286,8 @@ Task<bool> StaticFileHandler::open_target(Target& target) {
   if (directory_url && options.default_filename.empty()) throw HTTPError(403, "directory listings are not served");
   target.path = std::string(path);
   if (directory_url) target.path += options.default_filename;
-  target.file = co_await open_beneath(target.path, directory_url);
+  File opened = co_await open_beneath(target.path, directory_url);  // named: GCC 12 (README)
+  target.file = std::move(opened);
   target.info = target.file.info();
   if (target.info.directory) {
     if (directory_url || options.default_filename.empty()) throw HTTPError(403, "a directory is not served");
@@ -305,7 +306,8 @@ Task<bool> StaticFileHandler::open_target(Target& target) {
 Task<File> StaticFileHandler::open_beneath(const std::string& path, bool directory_url) {
   std::error_code error;
   try {
-    co_return co_await File::open(files_->root(), path);
+    File file = co_await File::open(files_->root(), path);  // named: GCC 12 (README)
+    co_return file;
   } catch (const std::system_error& e) {
     error = e.code();
   }
@@ -342,8 +344,12 @@ void StaticFileHandler::set_validators(Target& target, bool gzipped) {
   set_header("ETag", target.sent_etag);
   set_header("Last-Modified", format_http_date(static_cast<std::time_t>(target.info.mtime_seconds())));
   set_header("Content-Type", target.content_type);
-  if (target.compressible) add_header("Vary", "Accept-Encoding");
-  if (gzipped) set_header("Content-Encoding", "gzip");
+  if (target.compressible) set_header("Vary", "Accept-Encoding");
+  if (gzipped) {
+    set_header("Content-Encoding", "gzip");
+  } else {
+    clear_header("Content-Encoding");
+  }
   if (request().get_argument("v")) {
     set_header("Cache-Control", fmt::format("max-age={}, public", kVersionedMaxAge.count()));
     set_header("Expires", format_http_date(std::time(nullptr) + kVersionedMaxAge.count()));
@@ -378,7 +384,8 @@ bool StaticFileHandler::not_modified(const Target& target) {
 
 ByteRange StaticFileHandler::requested_range(const Target& target) {
   const HTTPHeaders& headers = request().headers;
-  if (!headers.contains("Range") || target.info.size == 0) return {};
+  // RFC 9110 14.2: range handling is defined for GET only (a HEAD says 200).
+  if (request().method != "GET" || !headers.contains("Range") || target.info.size == 0) return {};
   if (headers.contains("If-Range")) {
     // The range only if the client's copy is this one (RFC 9110 13.1.5): a
     // strong ETag equal to ours, or exactly our Last-Modified.

@@ -33,13 +33,15 @@
 //   `-suffix`) is 206 with Content-Range; one no byte of the file is in is
 //   416 with `Content-Range: bytes */size`; several ranges, a malformed one
 //   or one that If-Range rules out get the whole file (200): whirl sends no
-//   multipart/byteranges. An empty file ignores Range.
+//   multipart/byteranges. An empty file, and a HEAD, ignore Range.
 // - Content-Type from the extension (mime_types.h). Files of a compressible
 //   type from 1 KiB to gzip_max_size are gzipped for clients that accept it,
 //   never for a Range request, with `Vary: Accept-Encoding` on both
-//   variants; the compressed bytes are made once, while the first request
-//   for them is answered as is, and kept (up to gzip_cache_size in all,
-//   least recently used out first) until the file changes.
+//   variants; the compressed bytes are made once, by the first request that
+//   needs them (it waits for them; a 304 or 412 makes none), requests
+//   arriving meanwhile get the file as it is, and they are kept (up to
+//   gzip_cache_size in all, least recently used out first) until the file
+//   changes.
 //   compress_response does not apply: the bytes leave as they are on disk.
 // - Caching. A request carrying `v` (a static_url link) gets
 //   `Cache-Control: max-age=31536000, public` and an Expires a year out: the

@@ -460,7 +460,7 @@ IOStream::WriteAwaiter IOStream::note_queued(std::size_t size) {
 Task<void> IOStream::write_file(File& file, std::uint64_t offset, std::uint64_t length) {
   if (closed()) raise_closed(error_);
   if (length == 0) co_return;
-  if (sends_as_written()) {
+  if (sends_as_written() && socket_is_nonblocking()) {
     std::optional<PipePool::Pipe> pipe = PipePool::of(loop_).take();
     if (pipe) {
       co_await splice_file(file, offset, length, *pipe);
@@ -471,7 +471,28 @@ Task<void> IOStream::write_file(File& file, std::uint64_t offset, std::uint64_t 
   co_await read_file_into_queue(file, offset, length);
 }
 
+// splice_out's splice(2) must not wait on the socket: a stream over a
+// descriptor someone adopted in blocking mode copies instead.
+bool IOStream::socket_is_nonblocking() const noexcept {
+  int flags = ::fcntl(socket_.native_handle(), F_GETFL);
+  return flags >= 0 && (flags & O_NONBLOCK) != 0;
+}
+
 namespace {
+
+// A request of splice_file's on the socket, counted while it may be in the
+// kernel's hands (release_socket_if_idle keeps the descriptor open for it),
+// however the wait ends: a result, an exception, or the frame destroyed.
+class SpliceInFlight {
+ public:
+  explicit SpliceInFlight(unsigned& count) noexcept : count_(count) { ++count_; }
+  ~SpliceInFlight() { --count_; }
+  SpliceInFlight(const SpliceInFlight&) = delete;
+  SpliceInFlight& operator=(const SpliceInFlight&) = delete;
+
+ private:
+  unsigned& count_;
+};
 
 [[noreturn]] void file_ended_early(std::uint64_t missing) {
   throw std::runtime_error(fmt::format("the file ended {} bytes early (truncated while it was sent)", missing));
@@ -528,18 +549,29 @@ Task<void> IOStream::splice_file(File& file, std::uint64_t offset, std::uint64_t
   } splicing{*this, PipePool::of(loop_), pipe};
   co_await write({});  // the response's head (and anything before it) leaves first
   if (closed()) raise_closed(error_);
-  splicing_ = true;
+  splicing_ = true;  // from here writes queue behind the file
+  if (send_request_.in_flight()) {
+    // Written by someone else while the head left, and already on its way:
+    // it must be gone before the file's bytes follow it.
+    WriteAwaiter sent(this, sending_target_);
+    co_await sent;
+  }
   splicing.limit_unsent(true);
   int file_fd = file.fd();
   int pipe_in = splicing.pipe.write_fd;
   while (length > 0) {
     auto want = static_cast<unsigned>(std::min<std::uint64_t>(length, splicing.pipe.capacity));
     std::int64_t from = static_cast<std::int64_t>(offset);
-    ++splices_in_flight_;
-    int moved = co_await io_op(
-        [&](io_uring_sqe* sqe) { io_uring_prep_splice(sqe, file_fd, from, pipe_in, -1, want, SPLICE_F_MOVE); });
-    --splices_in_flight_;
-    if (moved > 0) splicing.empty = false;  // whatever happens next, those bytes are in the pipe
+    // Not empty from the moment the splice may run: if this frame is
+    // destroyed while it is in flight, bytes may have gone into the pipe.
+    splicing.empty = false;
+    int moved = 0;
+    {
+      SpliceInFlight in_flight(splices_in_flight_);
+      moved = co_await io_op(
+          [&](io_uring_sqe* sqe) { io_uring_prep_splice(sqe, file_fd, from, pipe_in, -1, want, SPLICE_F_MOVE); });
+    }
+    if (moved <= 0) splicing.empty = true;  // nothing went in
     if (closed()) {
       release_socket_if_idle();
       raise_closed(error_);
@@ -570,9 +602,11 @@ Task<void> IOStream::splice_out(int pipe_fd, std::size_t bytes, bool more) {
     ssize_t sent = ::splice(pipe_fd, nullptr, socket_fd, nullptr, bytes, flags);
     int error = sent < 0 ? errno : 0;
     if (error == EAGAIN) {
-      ++splices_in_flight_;
-      int polled = co_await io_op([&](io_uring_sqe* sqe) { io_uring_prep_poll_add(sqe, socket_fd, POLLOUT); });
-      --splices_in_flight_;
+      int polled = 0;
+      {
+        SpliceInFlight in_flight(splices_in_flight_);
+        polled = co_await io_op([&](io_uring_sqe* sqe) { io_uring_prep_poll_add(sqe, socket_fd, POLLOUT); });
+      }
       if (closed()) {
         release_socket_if_idle();
         raise_closed(error_);

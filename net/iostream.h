@@ -278,7 +278,8 @@ class IOStream {
   bool reached_eof() const noexcept { return state_ == State::kInputEnded; }
   int error() const noexcept { return error_; }
   bool reading() const noexcept { return pending_read_ != nullptr; }
-  bool writing() const noexcept { return flushed_ < queued_total_; }
+  // Bytes wait to leave: queued ones, or a file being spliced (write_file).
+  bool writing() const noexcept { return flushed_ < queued_total_ || splicing_; }
   // Called once (on the loop) when the stream closes.
   void set_close_callback(UniqueFunction callback) { close_callback_ = std::move(callback); }
   // For the protocol layer that owns the stream: told synchronously, inside
@@ -407,6 +408,7 @@ class IOStream {
   WriteAwaiter write_taking(std::string& data);
   void admit_write(std::size_t size);
   WriteAwaiter note_queued(std::size_t size);
+  bool socket_is_nonblocking() const noexcept;
   Task<void> read_file_into_queue(File& file, std::uint64_t offset, std::uint64_t length);
   Task<void> splice_file(File& file, std::uint64_t offset, std::uint64_t length, PipePool::Pipe pipe);
   Task<void> splice_out(int pipe_fd, std::size_t bytes, bool more);

@@ -274,6 +274,21 @@ TEST_F(StaticFiles_, IfRangeHonoursTheRangeOnlyForTheSameFile) {
             200);
 }
 
+TEST_F(StaticFiles_, AHeadIgnoresRange) {
+  Response response = request("/static/hello.txt", "Range: bytes=0-4\r\n", "HEAD");
+  EXPECT_EQ(response.status, 200) << "range handling is defined for GET only (RFC 9110 14.2)";
+  EXPECT_EQ(response.header("content-length"), "21");
+  EXPECT_FALSE(response.has("content-range"));
+}
+
+TEST_F(StaticFiles_, A412CarriesNoRepresentationHeaders) {
+  Response response = request("/static/site.css", "Accept-Encoding: gzip\r\nIf-Match: \"other\"\r\n");
+  EXPECT_EQ(response.status, 412);
+  EXPECT_FALSE(response.has("content-encoding"));
+  EXPECT_FALSE(response.has("content-type"));
+  EXPECT_TRUE(response.body.empty());
+}
+
 TEST_F(StaticFiles_, ARangeOfALargeFileIsItsBytes) {
   Response response = request("/static/large.bin", "Range: bytes=1000000-3999999\r\n");
   EXPECT_EQ(response.status, 206);

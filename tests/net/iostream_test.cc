@@ -532,7 +532,6 @@ TEST(IOStream, ReadUntilCloseCompletesAtEndOfInput) {
   });
 }
 
-
 // ---- write_file ----
 
 // A temporary file of `size` patterned bytes and its directory, opened.
@@ -567,6 +566,7 @@ TEST(IOStream, WriteFileSendsTheFileAfterWhatWasQueuedAndBeforeWhatFollows) {
     IOLoop::current().spawn(send());
     for (int i = 0; i < 3; ++i) co_await moment();
     EXPECT_FALSE(sent.is_set()) << "3 MiB cannot have left into an unread socket";
+    EXPECT_TRUE(pair.stream->writing()) << "a file on its way counts (a graceful close bounds its wait)";
     pair.stream->write(":mid");  // written while the file goes: it waits behind it
     std::size_t expected = 5 + temp.content.size() - 100 + 4;
     std::string got = co_await reader.read_bytes(expected);
