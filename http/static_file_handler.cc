@@ -1,11 +1,7 @@
 #include "whirl/http/static_file_handler.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <linux/openat2.h>
 #include <openssl/evp.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -25,27 +21,6 @@
 namespace whirl {
 
 namespace {
-
-// The file a request names, once opened.
-struct FileKey {
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  std::uint64_t inode = 0;
-  std::uint64_t device = 0;
-
-  explicit FileKey(const FileInfo& info) noexcept
-      : size(info.size), mtime_ns(info.mtime_ns), inode(info.inode), device(info.device) {}
-  FileKey() noexcept = default;
-  friend bool operator==(const FileKey&, const FileKey&) noexcept = default;
-};
-
-// A descriptor closed at scope exit (version()'s synchronous read).
-struct ScopedFd {
-  int fd;
-  ~ScopedFd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 // MD5 of everything `fd` reads, in hex; empty when a read fails.
 std::string md5_hex(int fd) {
@@ -103,7 +78,7 @@ bool is_errno(const std::error_code& code, std::initializer_list<int> values) {
 
 struct StaticFiles::Caches {
   struct Version {
-    FileKey key;
+    FileInfo file;
     std::string hash;
     std::time_t checked_at = 0;
   };
@@ -140,32 +115,29 @@ std::string StaticFiles::version(std::string_view path) {
     auto found = caches_->versions.find(name);
     if (found != caches_->versions.end() && found->second.checked_at == now) return found->second.hash;
   }
-  open_how how{};
-  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  ScopedFd file{static_cast<int>(::syscall(SYS_openat2, root_.fd(), name.c_str(), &how, sizeof how))};
-  struct stat st {};
-  if (file.fd < 0 || ::fstat(file.fd, &st) != 0 || !S_ISREG(st.st_mode)) return {};
+  File file;
   FileInfo info;
-  info.size = static_cast<std::uint64_t>(st.st_size);
-  info.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  info.inode = st.st_ino;
-  info.device = st.st_dev;
-  FileKey key(info);
+  try {
+    file = File::open_now(root_, name);
+    info = file.info();
+  } catch (const std::system_error&) {
+    return {};
+  }
+  if (!info.regular) return {};
   {
     std::lock_guard lock(caches_->mutex);
     auto found = caches_->versions.find(name);
-    if (found != caches_->versions.end() && found->second.key == key) {
+    if (found != caches_->versions.end() && found->second.file == info) {
       found->second.checked_at = now;
       return found->second.hash;
     }
   }
   // A regular file opened O_NONBLOCK still reads (and waits for the disk):
   // the flag only matters for FIFOs and devices, which are refused above.
-  std::string hash = md5_hex(file.fd);
+  std::string hash = md5_hex(file.fd());
   if (hash.empty()) return {};
   std::lock_guard lock(caches_->mutex);
-  caches_->versions[name] = Caches::Version{key, hash, now};
+  caches_->versions[name] = Caches::Version{info, hash, now};
   return hash;
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,15 @@ namespace {
 
 [[noreturn]] void throw_errno(int error, std::string_view what) {
   throw std::system_error(error, std::generic_category(), std::string(what));
+}
+
+// How open() and open_now() open: read-only, beneath the directory (see
+// "Paths"), non-blocking (see "Special files").
+open_how beneath() noexcept {
+  open_how how{};
+  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  return how;
 }
 
 }  // namespace
@@ -46,13 +56,18 @@ Task<File> File::open(const File& dir, std::string_view path) {
   // The kernel reads the path when the request is issued, which may be in
   // one of its workers after this frame suspended: it lives in the frame.
   std::string name(path);
-  open_how how{};
-  how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  open_how how = beneath();
   int dir_fd = dir.fd();
   int fd = co_await io_op([&](io_uring_sqe* sqe) { io_uring_prep_openat2(sqe, dir_fd, name.c_str(), &how); });
   if (fd < 0) throw_errno(-fd, name);
   co_return File(fd, true);
+}
+
+File File::open_now(const File& dir, const std::string& path) {
+  open_how how = beneath();
+  int fd = static_cast<int>(::syscall(SYS_openat2, dir.fd(), path.c_str(), &how, sizeof how));
+  if (fd < 0) throw_errno(errno, path);
+  return File(fd, true);
 }
 
 FileInfo File::info() const {

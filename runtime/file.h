@@ -50,6 +50,8 @@ struct FileInfo {
   bool directory = false;
 
   std::int64_t mtime_seconds() const noexcept { return mtime_ns / 1'000'000'000; }
+  // The same file in the same state (what a cache keyed by it checks).
+  friend bool operator==(const FileInfo&, const FileInfo&) noexcept = default;
 };
 
 class File {
@@ -68,6 +70,10 @@ class File {
   // ENOENT/ENOTDIR when it is not there, EXDEV when it would leave `dir`,
   // ELOOP for a symlink loop, EACCES when not readable.
   static Task<File> open(const File& dir, std::string_view path);
+  // open() now, with openat2(2) on the caller's thread, for a caller that
+  // cannot wait (a template's static_url); the same rules. Throws
+  // std::system_error.
+  static File open_now(const File& dir, const std::string& path);
 
   bool is_open() const noexcept { return fd_ >= 0; }
   int fd() const noexcept { return fd_; }

@@ -89,6 +89,19 @@ TEST_F(FileTest, NothingOutsideTheDirectoryCanBeOpened) {
   EXPECT_EQ(open_errno("sub/a.txt/x"), ENOTDIR);
 }
 
+TEST_F(FileTest, OpenNowKeepsTheSameRules) {
+  File root = File::open_directory((dir_ / "root").string());
+  EXPECT_EQ(File::open_now(root, "sub/a.txt").info().size, 10U);
+  for (std::string path : {"../outside.txt", "out-link"}) {
+    try {
+      File::open_now(root, path);
+      ADD_FAILURE() << path << " opened";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code().value(), EXDEV) << path;
+    }
+  }
+}
+
 TEST_F(FileTest, AFifoOpensWithoutWaitingForAWriterAndSaysWhatItIs) {
   IOLoop loop;
   File root = File::open_directory((dir_ / "root").string());
