@@ -18,7 +18,11 @@ trap cleanup EXIT
 failures=0 checks=0
 check() {  # check NAME COMMAND...
   checks=$((checks + 1))
-  if "${@:2}"; then echo "ok   $1"; else echo "FAIL $1"; failures=$((failures + 1)); fi
+  if "${@:2}"; then echo "ok   $1"; else
+    echo "FAIL $1"
+    failures=$((failures + 1))
+    return 1
+  fi
 }
 field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, d))" "$1" "$2"; }
 
@@ -61,24 +65,39 @@ fake_run() {  # fake_run MODE [DEPTH]: starts the fake server in MODE, runs load
   local mode=$1 depth=${2:-2} fake_port
   python3 "$fake" "$mode" >"$work/$mode.port" &
   pids+=($!)
-  for _ in $(seq 100); do [[ -s "$work/$mode.port" ]] && break; sleep 0.05; done
+  for _ in $(seq 200); do [[ -s "$work/$mode.port" ]] && break; sleep 0.05; done
   fake_port=$(cat "$work/$mode.port")
-  "$loadgen" "http://127.0.0.1:$fake_port/" -c 2 -p "$depth" -d 0.5 -w 0 --quiet --json "$work/$mode.json" >"$work/$mode.txt"
+  "$loadgen" "http://127.0.0.1:$fake_port/" -c 2 -p "$depth" -d 1 -w 0 --quiet --json "$work/$mode.json" >"$work/$mode.txt" 2>&1
   echo $? >"$work/$mode.status"
 }
 
+explain() {  # explain MODE: what a fake run left, printed when its check failed
+  local mode=$1 f
+  for f in "$work/$mode".{port,status,txt,json}; do
+    echo "--- $f"
+    cat "$f" 2>/dev/null || echo "(missing)"
+  done
+}
+
 fake_run chunked
-check "chunked responses are framed" test "$(field "$work/chunked.json" 'requests > 0 and sum(errors.values()) == 0')" = True
+check "chunked responses are framed" test "$(field "$work/chunked.json" 'requests > 0 and sum(errors.values()) == 0')" = True \
+  || explain chunked
 fake_run not_found
-check "404s are counted as non-2xx" test "$(field "$work/not_found.json" 'requests > 0 and non_2xx == requests')" = True
+check "404s are counted as non-2xx" test "$(field "$work/not_found.json" 'requests > 0 and non_2xx == requests')" = True \
+  || explain not_found
 fake_run conflicting_length
-check "a malformed response is counted" test "$(field "$work/conflicting_length.json" 'errors["malformed"] > 0')" = True
-check "a malformed response fails the run" test "$(cat "$work/conflicting_length.status")" -ne 0
-check "the first error is named" grep -q 'conflicting Content-Length' "$work/conflicting_length.txt"
+check "a malformed response is counted" test "$(field "$work/conflicting_length.json" 'errors["malformed"] > 0')" = True \
+  || explain conflicting_length
+check "a malformed response fails the run" test "$(cat "$work/conflicting_length.status")" -ne 0 \
+  || explain conflicting_length
+check "the first error is named" grep -q 'conflicting Content-Length' "$work/conflicting_length.txt" \
+  || explain conflicting_length
 fake_run extra_bytes 1  # depth 1: the extra bytes arrive when nothing is outstanding
-check "bytes nobody asked for are counted" test "$(field "$work/extra_bytes.json" 'errors["unexpected"] > 0')" = True
+check "bytes nobody asked for are counted" test "$(field "$work/extra_bytes.json" 'errors["unexpected"] > 0')" = True \
+  || explain extra_bytes
 fake_run close_early
-check "a response cut short is a read error" test "$(field "$work/close_early.json" 'errors["read"] > 0 and requests == 0')" = True
+check "a response cut short is a read error" test "$(field "$work/close_early.json" 'errors["read"] > 0 and requests == 0')" = True \
+  || explain close_early
 
 "$loadgen" "http://127.0.0.1:$port/" -c 0 >/dev/null 2>&1
 check "a bad flag exits 2" test $? -eq 2
