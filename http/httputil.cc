@@ -1,6 +1,7 @@
 #include "whirl/http/httputil.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <utility>
 
 #include "whirl/http/http_headers.h"
@@ -758,6 +759,24 @@ std::string_view http_reason(int code) noexcept {
     default:
       return "Unknown";
   }
+}
+
+std::string base64_encode(std::string_view data) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data.data());
+  std::size_t size = data.size();
+  std::string out;
+  out.reserve((size + 2) / 3 * 4);
+  for (std::size_t i = 0; i < size; i += 3) {
+    std::uint32_t group = std::uint32_t{bytes[i]} << 16;
+    if (i + 1 < size) group |= std::uint32_t{bytes[i + 1]} << 8;
+    if (i + 2 < size) group |= bytes[i + 2];
+    out.push_back(kAlphabet[(group >> 18) & 63]);
+    out.push_back(kAlphabet[(group >> 12) & 63]);
+    out.push_back(i + 1 < size ? kAlphabet[(group >> 6) & 63] : '=');
+    out.push_back(i + 2 < size ? kAlphabet[group & 63] : '=');
+  }
+  return out;
 }
 
 }  // namespace whirl

@@ -211,4 +211,7 @@ bool etag_list_matches(std::string_view list, std::string_view etag, bool weak) 
 // thread (a Date header for every response at the cost of a time() call).
 std::string_view cached_http_date() noexcept;
 
+// RFC 4648 base64 with padding (Authorization: Basic, Sec-WebSocket-Key).
+std::string base64_encode(std::string_view data);
+
 }  // namespace whirl

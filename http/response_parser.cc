@@ -83,6 +83,7 @@ ResponseParser::Result ResponseParser::parse(std::string_view in, std::size_t& c
       }
       case State::kFixed: {
         auto take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, rest.size()));
+        if (take != 0) body_received(rest.substr(0, take));
         consumed += take;
         remaining_ -= take;
         body_bytes_ += take;
@@ -96,6 +97,7 @@ ResponseParser::Result ResponseParser::parse(std::string_view in, std::size_t& c
         ChunkedDecoder::Result result = chunked_.decode(rest, used, data);
         consumed += used;
         body_bytes_ += data.size();
+        if (!data.empty()) body_received(data);
         if (result == ChunkedDecoder::Result::kError) return fail("bad chunked body");
         if (result == ChunkedDecoder::Result::kDone) {
           state_ = State::kDone;
@@ -105,6 +107,7 @@ ResponseParser::Result ResponseParser::parse(std::string_view in, std::size_t& c
         continue;  // kData: more may follow in `in`
       }
       case State::kUntilClose:
+        if (!rest.empty()) body_received(rest);
         consumed += rest.size();
         body_bytes_ += rest.size();
         return Result::kNeedMore;
@@ -159,6 +162,26 @@ ResponseParser::Result ResponseParser::parse_head(std::string_view in, std::size
   if (state_ == State::kError) return Result::kError;
   head_parsed(in.substr(0, pos));
   return Result::kDone;
+}
+
+std::string_view ResponseParser::split_head(std::string_view head, HTTPHeaders& headers) {
+  headers.assign_block(head);
+  std::size_t line_end = head.find("\r\n");
+  std::string_view status_line = head.substr(0, line_end);
+  std::size_t pos = line_end + 2;
+  while (pos + 2 <= head.size()) {
+    std::size_t end = head.find("\r\n", pos);
+    if (end == pos || end == std::string_view::npos) break;  // the empty line that ends the head
+    std::size_t colon = head.find(':', pos);
+    std::size_t begin = colon + 1;
+    while (begin < end && (head[begin] == ' ' || head[begin] == '\t')) ++begin;
+    std::size_t value_end = end;
+    while (value_end > begin && (head[value_end - 1] == ' ' || head[value_end - 1] == '\t')) --value_end;
+    headers.add_from_block(static_cast<std::uint32_t>(pos), static_cast<std::uint32_t>(colon - pos),
+                           static_cast<std::uint32_t>(begin), static_cast<std::uint32_t>(value_end - begin));
+    pos = end + 2;
+  }
+  return status_line;
 }
 
 ResponseParser::HeadState ResponseParser::head_state() const noexcept {

@@ -28,9 +28,13 @@
 // Transfer-Encoding and Content-Length is refused. A refused response leaves
 // the connection unusable: nothing says where the next response begins.
 //
-// A subclass may skip parsing heads it recognizes (take_known_head): the
-// load generator's RepeatingResponseParser (bench/) frames a server's
-// identical pipelined answers a run at a time that way.
+// A reader that keeps the response (the HTTP client, httpclient.h)
+// subclasses it: head_parsed() hands over each head, which split_head()
+// turns into the status line and HTTPHeaders, and body_received() each run
+// of body bytes where it lies (chunk framing removed). A subclass may also
+// skip parsing heads it recognizes (take_known_head): the load generator's
+// RepeatingResponseParser (bench/) frames a server's identical pipelined
+// answers a run at a time that way.
 #pragma once
 
 #include <cstddef>
@@ -40,6 +44,8 @@
 #include "whirl/http/chunked_decoder.h"
 
 namespace whirl {
+
+class HTTPHeaders;
 
 class ResponseParser {
  public:
@@ -72,6 +78,11 @@ class ResponseParser {
   std::uint64_t body_bytes() const noexcept { return body_bytes_; }
   std::size_t head_bytes() const noexcept { return head_bytes_; }
   const char* error_reason() const noexcept { return error_reason_; }
+
+  // A head that parse() accepted (as head_parsed() receives it) split into
+  // its status line, returned, and its fields, which replace `headers`.
+  // Only for such a head: the grammar is not checked again.
+  static std::string_view split_head(std::string_view head, HTTPHeaders& headers);
 
  private:
   enum class State : unsigned char { kHead, kFixed, kChunked, kUntilClose, kDone, kError };
@@ -120,7 +131,12 @@ class ResponseParser {
   virtual bool take_known_head(std::string_view /*in*/, std::size_t& /*consumed*/) { return false; }
   // Called with each head parse() parsed (the bytes up to its empty line),
   // once the framing is chosen: head_state() describes it.
+  // Interim (1xx) heads come here too; code() tells them apart. It may throw:
+  // parse() lets the exception out and the response is abandoned.
   virtual void head_parsed(std::string_view /*head*/) {}
+  // Each run of body bytes as parse() passes it, valid only during the
+  // call. It may throw, as head_parsed may.
+  virtual void body_received(std::string_view /*data*/) {}
   HeadState head_state() const noexcept;
   // As if parse() had just parsed a head of `head_bytes` with `state`.
   void resume_after_head(const HeadState& state, std::size_t head_bytes) noexcept;

@@ -6,6 +6,8 @@
 
 #include "http/websocket_handshake.h"
 #include "http/websocket_protocol.h"
+#include "whirl/http/response_parser.h"
+#include "whirl/http/url.h"
 #include "whirl/net/tcpclient.h"
 #include "whirl/runtime/gen.h"
 #include "whirl/runtime/log.h"
@@ -214,61 +216,11 @@ Task<void> WebSocketClientConnection::wait_closed() { co_await ended_.wait(); }
 
 namespace {
 
-struct WebSocketUrl {
-  bool secure = false;
-  std::string host;  // without brackets
-  int port = 80;
-  std::string host_header;
-  std::string resource;  // path and query
-};
-
-WebSocketUrl parse_url(std::string_view url) {
-  WebSocketUrl parsed;
-  std::size_t scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos)
-    throw std::invalid_argument("websocket_connect: no scheme in " + std::string(url));
-  std::string_view scheme = url.substr(0, scheme_end);
-  if (iequals(scheme, "wss") || iequals(scheme, "https")) {
-    parsed.secure = true;
-    parsed.port = 443;
-  } else if (!iequals(scheme, "ws") && !iequals(scheme, "http")) {
-    throw std::invalid_argument("websocket_connect: the scheme must be ws or wss: " + std::string(url));
-  }
-  std::string_view rest = url.substr(scheme_end + 3);
-  std::size_t path_start = rest.find_first_of("/?");
-  std::string_view authority = rest.substr(0, path_start);
-  parsed.resource = path_start == std::string_view::npos ? "/" : std::string(rest.substr(path_start));
-  if (parsed.resource.front() == '?') parsed.resource.insert(0, "/");
-  parsed.host_header = std::string(authority);
-  std::string_view host = authority;
-  std::string_view port;
-  if (host.starts_with('[')) {
-    std::size_t close = host.find(']');
-    if (close == std::string_view::npos)
-      throw std::invalid_argument("websocket_connect: bad IPv6 host in " + std::string(url));
-    if (close + 1 < host.size() && host[close + 1] == ':') port = host.substr(close + 2);
-    host = host.substr(1, close - 1);
-  } else if (std::size_t colon = host.rfind(':'); colon != std::string_view::npos) {
-    port = host.substr(colon + 1);
-    host = host.substr(0, colon);
-  }
-  if (host.empty()) throw std::invalid_argument("websocket_connect: no host in " + std::string(url));
-  parsed.host = std::string(host);
-  if (!port.empty()) {
-    std::uint64_t value = 0;
-    if (!parse_decimal(port, value) || value == 0 || value > 65535) {
-      throw std::invalid_argument("websocket_connect: bad port in " + std::string(url));
-    }
-    parsed.port = static_cast<int>(value);
-  }
-  return parsed;
-}
-
-std::string handshake_request(const WebSocketUrl& url, std::string_view key, const WebSocketClientOptions& options) {
+std::string handshake_request(const URL& url, std::string_view key, const WebSocketClientOptions& options) {
   std::string request = fmt::format(
       "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n",
-      url.resource, url.host_header, key);
+      url.target, url.authority, key);
   if (!options.subprotocols.empty()) {
     request += "Sec-WebSocket-Protocol: ";
     for (std::size_t i = 0; i < options.subprotocols.size(); ++i) {
@@ -289,32 +241,19 @@ struct HandshakeResponse {
   HTTPHeaders headers;
 };
 
-// The status line and fields of `head` (which ends with its blank line).
+// The status and fields of `head` (which ends with its blank line), read by
+// the client's strict ResponseParser: a handshake answer that could be read
+// two ways is refused like any other response.
 HandshakeResponse parse_handshake_response(std::string_view head) {
+  ResponseParser parser;
+  parser.start(/*head_request=*/false);
+  std::size_t used = 0;
+  if (parser.parse(head, used) == ResponseParser::Result::kError) {
+    throw WebSocketHandshakeError(std::string("malformed handshake response: ") + parser.error_reason());
+  }
   HandshakeResponse response;
-  std::size_t line_end = head.find("\r\n");
-  std::string_view status_line = head.substr(0, line_end);
-  if (!status_line.starts_with("HTTP/1.1 ") && !status_line.starts_with("HTTP/1.0 ")) {
-    throw WebSocketHandshakeError("not an HTTP response: " + std::string(status_line.substr(0, 64)));
-  }
-  std::uint64_t code = 0;
-  if (status_line.size() < 12 || !parse_decimal(status_line.substr(9, 3), code)) {
-    throw WebSocketHandshakeError("bad status line: " + std::string(status_line.substr(0, 64)));
-  }
-  response.code = static_cast<int>(code);
-  head.remove_prefix(line_end + 2);
-  while (!head.empty() && !head.starts_with("\r\n")) {
-    std::size_t end = head.find("\r\n");
-    std::string_view line = head.substr(0, end);
-    std::size_t colon = line.find(':');
-    if (colon == std::string_view::npos || colon == 0) throw WebSocketHandshakeError("bad header line in the response");
-    try {
-      response.headers.add(line.substr(0, colon), trim_ows(line.substr(colon + 1)));
-    } catch (const std::invalid_argument&) {
-      throw WebSocketHandshakeError("bad header line in the response");
-    }
-    head.remove_prefix(end + 2);
-  }
+  response.code = parser.code();
+  ResponseParser::split_head(head, response.headers);
   return response;
 }
 
@@ -356,12 +295,12 @@ Task<std::string> read_head(IOStream& stream) { co_return co_await stream.read_u
 }  // namespace
 
 Task<std::unique_ptr<WebSocketClientConnection>> connect_websocket(std::string url, WebSocketClientOptions options) {
-  WebSocketUrl target = parse_url(url);
+  URL target = URL::parse(url);  // std::invalid_argument naming the URL
   std::optional<TimePoint> deadline;
   if (options.connect_timeout) deadline = Clock::now() + *options.connect_timeout;
   TCPConnectOptions connect;
   connect.timeout = options.connect_timeout;
-  if (target.secure) connect.ssl_options = options.ssl_options.value_or(SSLOptions{});
+  if (target.secure()) connect.ssl_options = options.ssl_options.value_or(SSLOptions{});
   std::unique_ptr<IOStream> stream = co_await TCPClient::connect(target.host, target.port, connect);
   std::string key = new_websocket_key();
   co_await stream->write(handshake_request(target, key, options));

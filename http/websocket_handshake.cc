@@ -7,28 +7,13 @@
 #include <cstdint>
 #include <stdexcept>
 
+#include "whirl/http/httputil.h"
+
 namespace whirl {
 
 namespace {
 
 constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64(const unsigned char* data, std::size_t size) {
-  std::string out;
-  out.reserve((size + 2) / 3 * 4);
-  for (std::size_t i = 0; i < size; i += 3) {
-    std::uint32_t group = std::uint32_t{data[i]} << 16;
-    if (i + 1 < size) group |= std::uint32_t{data[i + 1]} << 8;
-    if (i + 2 < size) group |= data[i + 2];
-    out.push_back(kAlphabet[(group >> 18) & 63]);
-    out.push_back(kAlphabet[(group >> 12) & 63]);
-    out.push_back(i + 1 < size ? kAlphabet[(group >> 6) & 63] : '=');
-    out.push_back(i + 2 < size ? kAlphabet[group & 63] : '=');
-  }
-  return out;
-}
-
 int base64_value(char c) noexcept {
   if (c >= 'A' && c <= 'Z') return c - 'A';
   if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -43,7 +28,7 @@ int base64_value(char c) noexcept {
 std::string new_websocket_key() {
   std::array<unsigned char, 16> nonce;
   arc4random_buf(nonce.data(), nonce.size());
-  return base64(nonce.data(), nonce.size());
+  return base64_encode({reinterpret_cast<const char*>(nonce.data()), nonce.size()});
 }
 
 bool is_valid_websocket_key(std::string_view key) noexcept {
@@ -65,7 +50,7 @@ std::string websocket_accept(std::string_view key) {
   if (EVP_Digest(text.data(), text.size(), digest, &size, EVP_sha1(), nullptr) != 1) {
     throw std::runtime_error("SHA-1 failed");
   }
-  return base64(digest, size);
+  return base64_encode({reinterpret_cast<const char*>(digest), size});
 }
 
 std::vector<std::string> header_list(const HTTPHeaders& headers, std::string_view name) {
