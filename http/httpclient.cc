@@ -19,9 +19,6 @@
 
 namespace whirl {
 
-HTTPClientError::HTTPClientError(int code, const std::string& message, std::shared_ptr<const HTTPResponse> response)
-    : std::runtime_error(message), code_(code), response_(std::move(response)) {}
-
 namespace {
 
 bool is_redirect(int code) noexcept { return code == 301 || code == 302 || code == 303 || code == 307 || code == 308; }

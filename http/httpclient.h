@@ -65,6 +65,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "whirl/http/http_headers.h"
 #include "whirl/runtime/clock.h"
@@ -146,7 +147,8 @@ struct HTTPResponse {
 // no response).
 class HTTPClientError : public std::runtime_error {
  public:
-  HTTPClientError(int code, const std::string& message, std::shared_ptr<const HTTPResponse> response = nullptr);
+  HTTPClientError(int code, const std::string& message, std::shared_ptr<const HTTPResponse> response = nullptr)
+      : std::runtime_error(message), code_(code), response_(std::move(response)) {}
   int code() const noexcept { return code_; }
   // The response, for a non-2xx; null for a transport failure.
   const HTTPResponse* response() const noexcept { return response_.get(); }

@@ -116,27 +116,37 @@ URL URL::parse(std::string_view url) {
 
 std::string URL::str() const { return scheme + "://" + authority + target; }
 
+// `origin` (scheme://authority) and a path with its query, dot segments removed.
+static std::string join_normalized(std::string origin, std::string_view path_and_query) {
+  std::string_view path = path_and_query.substr(0, path_and_query.find('?'));
+  std::string normalized = remove_dot_segments(path);
+  if (normalized.empty() || normalized.front() != '/') normalized.insert(0, "/");
+  return origin + normalized + std::string(path_and_query.substr(path.size()));
+}
+
+// "//authority/path?query" after `scheme:`: the authority kept, the path normalized.
+static std::string join_network_path(std::string_view scheme, std::string_view after_slashes) {
+  std::size_t path_start = after_slashes.find_first_of("/?");
+  std::string origin = std::string(scheme) + "://" + std::string(after_slashes.substr(0, path_start));
+  if (path_start == std::string_view::npos) return origin;
+  return join_normalized(std::move(origin), after_slashes.substr(path_start));
+}
+
 std::string resolve_url(std::string_view base_text, std::string_view reference) {
   reference = reference.substr(0, reference.find('#'));
-  if (scheme_length(reference) != 0) return std::string(reference);  // absolute
+  if (std::size_t colon = scheme_length(reference); colon != 0) {  // absolute
+    if (reference.substr(colon, 3) != "://") return std::string(reference);
+    return join_network_path(reference.substr(0, colon), reference.substr(colon + 3));
+  }
   URL base = URL::parse(base_text);
-  std::string origin = base.scheme + "://";
-  if (reference.starts_with("//")) return origin + std::string(reference.substr(2));
-  origin += base.authority;
+  if (reference.starts_with("//")) return join_network_path(base.scheme, reference.substr(2));
+  std::string origin = base.scheme + "://" + base.authority;
   std::string_view base_path = std::string_view(base.target).substr(0, base.target.find('?'));
   if (reference.empty()) return origin + base.target;
   if (reference.front() == '?') return origin + std::string(base_path) + std::string(reference);
-  std::string_view ref_path = reference.substr(0, reference.find('?'));
-  std::string_view query = reference.substr(ref_path.size());
-  std::string merged;
-  if (reference.front() == '/') {
-    merged = std::string(ref_path);
-  } else {
-    merged = std::string(base_path.substr(0, base_path.rfind('/') + 1)) + std::string(ref_path);
-  }
-  std::string path = remove_dot_segments(merged);
-  if (path.empty() || path.front() != '/') path.insert(0, "/");
-  return origin + path + std::string(query);
+  if (reference.front() == '/') return join_normalized(std::move(origin), reference);
+  std::string merged = std::string(base_path.substr(0, base_path.rfind('/') + 1)) + std::string(reference);
+  return join_normalized(std::move(origin), merged);
 }
 
 }  // namespace whirl
