@@ -12,6 +12,27 @@ SERVER_CORE, LOAD_CORE = ("0", "1") if os.cpu_count() >= 2 else ("0", "0")
 HZ = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
+# nginx at its fastest for "Hello, World!": 1 worker, keep-alive without
+# limits, no log. The plaintext cells serve with it; the client cell fetches
+# from it.
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log;
+worker_rlimit_nofile 30000;
+events {{ worker_connections 20000; }}
+http {{
+  access_log off;
+  server {{
+    listen 127.0.0.1:{port} backlog=4096;
+    keepalive_requests 1000000000;
+    keepalive_timeout 3600s;
+    location / {{ default_type text/plain; return 200 "Hello, World!"; }}
+  }}
+}}
+"""
+
 
 def say(*args):
     print(*args, flush=True)

@@ -28,27 +28,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_lib import Server, run_loader, say  # noqa: E402
+from bench_lib import NGINX_CONF, Server, run_loader, say  # noqa: E402
 
 NGINX_PORT = 19411
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    keepalive_requests 1000000000;
-    keepalive_timeout 3600s;
-    location / {{ default_type text/plain; return 200 "Hello, World!"; }}
-  }}
-}}
-"""
-
-
 def one_run(name, argv, server):
     out, err, server_share, loader_share = run_loader(argv, server)
     try:

@@ -29,31 +29,13 @@ import tempfile
 import time
 
 import static_cell
-from bench_lib import LOAD_CORE, SERVER_CORE, Server, parse_wrk, raise_fd_limit, rss_bytes, run_loader, say
+from bench_lib import LOAD_CORE, NGINX_CONF, SERVER_CORE, Server, parse_wrk, raise_fd_limit, rss_bytes, run_loader, say
 
 CELLS = [  # (mode, connections, depth)
     ("keep-alive", 64, 1),
     ("pipelined", 64, 16),
     ("pipelined", 256, 16),
 ]
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log;
-worker_rlimit_nofile 30000;
-events {{ worker_connections 20000; }}
-http {{
-  access_log off;
-  server {{
-    listen 127.0.0.1:{port} backlog=4096;
-    keepalive_requests 1000000000;
-    keepalive_timeout 3600s;
-    location / {{ default_type text/plain; return 200 "Hello, World!"; }}
-  }}
-}}
-"""
-
 PIPELINE_LUA = """
 init = function(args)
   local r = {}

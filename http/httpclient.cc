@@ -23,6 +23,12 @@ namespace {
 
 bool is_redirect(int code) noexcept { return code == 301 || code == 302 || code == 303 || code == 307 || code == 308; }
 
+// What browsers do (the Fetch standard): 303 turns anything but HEAD into
+// GET, 301 and 302 turn POST into GET; the others keep method and body.
+bool becomes_get(int code, std::string_view method) noexcept {
+  return (code == 303 && method != "HEAD") || ((code == 301 || code == 302) && method == "POST");
+}
+
 // RFC 9110 9.2.2: repeating one of these has the effect of sending it once,
 // which is what makes a retry on a fresh connection safe.
 bool is_idempotent(std::string_view method) noexcept {
@@ -71,8 +77,18 @@ std::string origin_of(const URL& url) { return fmt::format("{}://{}:{}", url.sch
 
 // The TLS settings a connection is made with, as part of its pool key.
 std::string tls_key(const HTTPRequest& request) {
-  return fmt::format("{}|{}|{}|{}", request.validate_cert ? 1 : 0, request.ca_certs, request.client_cert,
-                     request.client_key);
+  // Each path with its length before it: no two settings print alike.
+  return fmt::format("{}:{}:{}{}:{}{}:{}", request.validate_cert ? 1 : 0, request.ca_certs.size(), request.ca_certs,
+                     request.client_cert.size(), request.client_cert, request.client_key.size(), request.client_key);
+}
+
+// A value written into the head by the client itself must obey what
+// HTTPHeaders::add enforces for the caller's headers: no CR, LF or NUL.
+const std::string& checked_value(const char* what, const std::string& value) {
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    throw std::invalid_argument(std::string("HTTPRequest: CR, LF or NUL in ") + what);
+  }
+  return value;
 }
 
 // The request head. Framing headers are the client's: a Transfer-Encoding
@@ -87,10 +103,15 @@ detail::OutgoingRequest prepare(const HTTPRequest& request, const Hop& hop, cons
   if (headers.contains("Transfer-Encoding")) {
     throw std::invalid_argument("HTTPRequest: Transfer-Encoding is set by the client (a body_producer goes chunked)");
   }
+  if (headers.count("Content-Length") > 1) throw std::invalid_argument("HTTPRequest: more than one Content-Length");
   std::string_view given_length = headers.get("Content-Length");
   std::uint64_t declared = 0;
   if (!given_length.empty() && !parse_decimal(given_length, declared)) {
     throw std::invalid_argument("HTTPRequest: bad Content-Length " + std::string(given_length));
+  }
+  if (hop.body == nullptr && hop.producer == nullptr && declared != 0) {
+    // The server would wait for a body that never comes.
+    throw std::invalid_argument("HTTPRequest: Content-Length " + std::string(given_length) + " without a body");
   }
   if (hop.body != nullptr && !given_length.empty() && declared != hop.body->size()) {
     throw std::invalid_argument(
@@ -110,7 +131,7 @@ detail::OutgoingRequest prepare(const HTTPRequest& request, const Hop& hop, cons
   if (!headers.contains("Host")) head += fmt::format("Host: {}\r\n", url.authority);
   if (!headers.contains("User-Agent")) {
     const std::string& agent = request.user_agent.empty() ? options.user_agent : request.user_agent;
-    if (!agent.empty()) head += fmt::format("User-Agent: {}\r\n", agent);
+    if (!agent.empty()) head += fmt::format("User-Agent: {}\r\n", checked_value("user_agent", agent));
   }
   if (request.decompress_response && !headers.contains("Accept-Encoding")) head += "Accept-Encoding: gzip\r\n";
   if (hop.send_auth && !headers.contains("Authorization")) {
@@ -217,8 +238,9 @@ Task<HTTPResponse> AsyncHTTPClient::State::fetch(HTTPRequest request, FetchOptio
   bool redirects_left = request.follow_redirects && request.max_redirects > 0;
   handling.passes_through = [&](int code, const HTTPHeaders& headers) {
     if (!redirects_left || !is_redirect(code) || !headers.contains("Location")) return false;
-    // A streamed body cannot be sent twice: a 307/308 after one is returned.
-    return !((code == 307 || code == 308) && hop.producer != nullptr);
+    // A streamed body cannot be sent twice: a redirect that would send it
+    // again (307, 308, and 301/302 for anything but POST) is returned.
+    return hop.producer == nullptr || becomes_get(code, hop.method);
   };
 
   for (;;) {
@@ -268,8 +290,7 @@ Hop AsyncHTTPClient::State::redirected(const Hop& from, const URL& from_url, con
     throw HTTPClientError(599, fmt::format("redirect to a bad Location ({})", e.what()));
   }
   next.headers.remove("Host");
-  bool to_get = (code == 303 && from.method != "HEAD") || ((code == 301 || code == 302) && from.method == "POST");
-  if (to_get) {
+  if (becomes_get(code, from.method)) {
     next.method = "GET";
     next.body = nullptr;
     next.producer = nullptr;
@@ -329,6 +350,8 @@ Task<std::unique_ptr<IOStream>> AsyncHTTPClient::State::connect(const HTTPReques
     stream = co_await TCPClient::connect(url.host, url.port, options);
   } catch (const TimeoutError&) {
     timed_out = true;
+  } catch (const CancelledError&) {
+    throw;  // the caller's cancellation, not a failure to connect
   } catch (const SSLError& e) {
     failure = fmt::format("TLS with {} failed: {}", where, e.reason());
   } catch (const StreamClosedError& e) {
@@ -372,19 +395,20 @@ namespace {
 // Holds the state for the fetch's whole life: the client may go first.
 Task<HTTPResponse> fetch_with(std::shared_ptr<AsyncHTTPClient::State> state, HTTPRequest request,
                               FetchOptions options) {
-  co_return co_await state->fetch(std::move(request), options);
+  Task<HTTPResponse> fetching = state->fetch(std::move(request), options);  // named: GCC PR 100611
+  co_return co_await std::move(fetching);
 }
 }  // namespace
 
-Task<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request, FetchOptions options) {
+Task<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest&& request, FetchOptions options) {
   return fetch_with(state_, std::move(request), options);
 }
-Task<HTTPResponse> AsyncHTTPClient::fetch(HTTPRequest request) {
-  return fetch_with(state_, std::move(request), FetchOptions{});
+Task<HTTPResponse> AsyncHTTPClient::fetch(const HTTPRequest& request, FetchOptions options) {
+  return fetch_with(state_, request, options);
 }
-Task<HTTPResponse> AsyncHTTPClient::fetch(std::string url) {
+Task<HTTPResponse> AsyncHTTPClient::fetch(std::string_view url) {
   HTTPRequest request;
-  request.url = std::move(url);
+  request.url = std::string(url);
   return fetch_with(state_, std::move(request), FetchOptions{});
 }
 

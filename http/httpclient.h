@@ -12,9 +12,10 @@
 //     HTTPResponse r = co_await client.fetch(std::move(probe), {.raise_error = false});  // r.code, r.error
 //
 // Name a request on its own line before the co_await that sends it (as
-// above): it holds strings, and GCC 12 can free a string of a temporary
-// built inside a co_await expression twice (PR 100611, ARCHITECTURE.md
-// §2.2). A URL given as a string literal needs no care.
+// above), never `fetch(HTTPRequest{...})`: it holds strings, and GCC 12 can
+// free a string of a temporary built inside a co_await expression twice
+// (PR 100611, ARCHITECTURE.md §2.2). fetch takes the request by reference
+// and a URL as a string_view for that reason: a literal needs no care.
 //
 // **What fetch does.** It waits for one of `max_clients` slots (Tornado's
 // 10; the wait counts against the request's timeouts from the moment it was
@@ -51,9 +52,10 @@
 // there is no response to return (Tornado returns a 599 response there; a
 // thrown error that names its cause is harder to ignore).
 //
-// A client belongs to the loop it first fetches on. Destroying it closes
-// its idle connections; fetches still running keep what they use alive and
-// end normally.
+// A client belongs to the loop it first fetches on, and must be destroyed
+// before that loop (its idle connections and their sweep timer are the
+// loop's). Destroying it closes its idle connections; fetches still
+// running keep what they use alive and end normally.
 #pragma once
 
 #include <chrono>
@@ -208,9 +210,11 @@ class AsyncHTTPClient {
   AsyncHTTPClient(const AsyncHTTPClient&) = delete;
   AsyncHTTPClient& operator=(const AsyncHTTPClient&) = delete;
 
-  Task<HTTPResponse> fetch(HTTPRequest request, FetchOptions options);
-  Task<HTTPResponse> fetch(HTTPRequest request);
-  Task<HTTPResponse> fetch(std::string url);
+  // By reference, so that a co_await on fetch builds no temporary (a
+  // request or its copy is made inside, before the fetch starts).
+  Task<HTTPResponse> fetch(HTTPRequest&& request, FetchOptions options = {});
+  Task<HTTPResponse> fetch(const HTTPRequest& request, FetchOptions options = {});
+  Task<HTTPResponse> fetch(std::string_view url);
 
   // Tornado's close(): idle connections are closed; fetches after it throw
   // std::logic_error. Fetches running finish.

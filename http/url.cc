@@ -140,7 +140,8 @@ std::string resolve_url(std::string_view base_text, std::string_view reference) 
   }
   URL base = URL::parse(base_text);
   if (reference.starts_with("//")) return join_network_path(base.scheme, reference.substr(2));
-  std::string origin = base.scheme + "://" + base.authority;
+  // A reference within the base's authority keeps its userinfo (RFC 3986 5.2.2).
+  std::string origin = base.scheme + "://" + (base.userinfo.empty() ? "" : base.userinfo + "@") + base.authority;
   std::string_view base_path = std::string_view(base.target).substr(0, base.target.find('?'));
   if (reference.empty()) return origin + base.target;
   if (reference.front() == '?') return origin + std::string(base_path) + std::string(reference);

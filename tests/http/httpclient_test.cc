@@ -72,6 +72,8 @@ TEST(URL, ResolveFollowsRfc3986) {
   EXPECT_EQ(resolve_url(base, "../.."), "http://a/");
   EXPECT_EQ(resolve_url(base, "../../../g"), "http://a/g");
   EXPECT_EQ(resolve_url(base, "https://other/x"), "https://other/x");
+  EXPECT_EQ(resolve_url(base, "//g/x/../y"), "http://g/y");
+  EXPECT_EQ(resolve_url("http://u:p@h/a/b", "c"), "http://u:p@h/a/c") << "userinfo stays within its authority";
 }
 
 // ---- helpers ----
@@ -140,7 +142,8 @@ struct EchoHandler : RequestHandler {
 };
 struct SlowHandler : RequestHandler {
   Task<void> get() override {
-    co_await sleep(std::chrono::milliseconds(std::stoi(std::string(get_argument("ms", "100")))));
+    std::chrono::milliseconds delay(std::stoi(std::string(get_argument("ms", "100"))));
+    co_await sleep(delay);
     write("slow");
   }
 };
@@ -152,7 +155,7 @@ struct CountingHandler : RequestHandler {
     int seen = most_in_flight.load();
     while (now > seen && !most_in_flight.compare_exchange_weak(seen, now)) {
     }
-    co_await sleep(50ms);
+    co_await sleep(300ms);
     --in_flight;
     write("counted");
   }
@@ -270,7 +273,8 @@ TEST_F(WhirlServer, ConcurrentFetchesAreBoundedByMaxClients) {
   };
   std::vector<std::string> bodies = loop.run_sync(run());
   EXPECT_EQ(std::count(bodies.begin(), bodies.end(), "counted"), 8);
-  EXPECT_EQ(most_in_flight.load(), 3) << "never more than max_clients at the server, and that many at once";
+  EXPECT_LE(most_in_flight.load(), 3) << "never more than max_clients at the server";
+  EXPECT_GE(most_in_flight.load(), 2) << "and more than one at once";
   EXPECT_LE(bounded.stats().connections_opened, 3u);
 }
 
@@ -295,6 +299,27 @@ TEST_F(WhirlServer, AQueuedRequestsTimeoutCountsFromWhenItWasAsked) {
     co_return what + " / " + slow.body;
   };
   EXPECT_EQ(loop.run_sync(run()), "Timeout in request queue / slow");
+  // Queued ~150 ms, then ~150 ms of work: within 250 ms of being sent, not
+  // of being asked for.
+  auto late = [&]() -> Task<std::string> {
+    int finished = 0;
+    HTTPResponse first;
+    IOLoop::current().spawn([](AsyncHTTPClient& c, std::string u, HTTPResponse& out, int& done) -> Task<void> {
+      out = co_await c.fetch(u);
+      ++done;
+    }(one, url("/slow?ms=150"), first, finished));
+    co_await sleep(10ms);
+    HTTPRequest queued{.url = url("/slow?ms=150"), .request_timeout = 250ms};
+    std::string what = "answered";
+    try {
+      co_await one.fetch(std::move(queued));
+    } catch (const HTTPTimeoutError& e) {
+      what = e.what();
+    }
+    while (finished == 0) co_await sleep(10ms);
+    co_return what;
+  };
+  EXPECT_EQ(loop.run_sync(late()), "Timeout during request");
 }
 
 TEST_F(WhirlServer, ANon2xxThrowsWithTheResponseUnlessRaiseErrorIsFalse) {
@@ -370,6 +395,23 @@ TEST_F(WhirlServer, PostBecomesGetAfter303And302ButNotAfter307Or308) {
   EXPECT_EQ(fetch(client, std::move(put)).body.substr(0, 14), "PUT /echo [p] ") << "302 changes only POST";
 }
 
+TEST_F(WhirlServer, ARedirectThatWouldSendAStreamedBodyAgainIsReturned) {
+  int produced = 0;
+  HTTPRequest put{.url = url("/redirect?code=302&to=/echo"),
+                  .method = "PUT",
+                  .body_producer = [&](BodyWriter& writer) -> Task<void> {
+                    ++produced;
+                    co_await writer.write("streamed");
+                  }};
+  HTTPResponse response = fetch(client, std::move(put), {.raise_error = false});
+  EXPECT_EQ(response.code, 302);
+  EXPECT_EQ(produced, 1) << "a body producer runs once";
+  HTTPRequest post{.url = url("/redirect?code=303&to=/echo"),
+                   .method = "POST",
+                   .body_producer = [&](BodyWriter& writer) -> Task<void> { co_await writer.write("streamed"); }};
+  EXPECT_EQ(fetch(client, std::move(post)).body.substr(0, 13), "GET /echo [] ") << "a 303 sends no body: followed";
+}
+
 TEST_F(WhirlServer, ARedirectLoopEndsAtMaxRedirectsWithTheLast3xx) {
   HTTPRequest looping{.url = url("/loop"), .max_redirects = 3};
   HTTPResponse response = fetch(client, std::move(looping), {.raise_error = false});
@@ -419,12 +461,14 @@ TEST_F(WhirlServer, ABodyProducerStreamsTheUploadChunked) {
                      }};
   EXPECT_EQ(fetch(client, std::move(upload)).body, "300000 true");
   HTTPRequest sized{.url = url("/big"), .method = "POST", .body_producer = [](BodyWriter& writer) -> Task<void> {
-                      co_await writer.write(pattern(10));
+                      std::string ten = pattern(10);
+                      co_await writer.write(ten);
                     }};
   sized.headers.add("Content-Length", "10");
   EXPECT_EQ(fetch(client, std::move(sized)).body, "10 true");
   HTTPRequest overlong{.url = url("/big"), .method = "POST", .body_producer = [](BodyWriter& writer) -> Task<void> {
-                         co_await writer.write(pattern(11));
+                         std::string eleven = pattern(11);
+                         co_await writer.write(eleven);
                        }};
   overlong.headers.add("Content-Length", "10");
   EXPECT_NE(failure_of(client, std::move(overlong)).message.find("more than the request's Content-Length"),
@@ -530,13 +574,15 @@ TEST(HTTPClient, AConnectTimeoutIsItsOwnTimeout) {
 
 const std::string kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
+// Answers the first request on each connection and meets the second with a
+// close: the server's idle timeout firing just as the request went out.
+ScriptedServer::Reply closes_at_the_second_request(const ScriptedServer::Request& request) {
+  if (request.index == 1) return ScriptedServer::Reply{.close = true};
+  return ScriptedServer::Reply{.bytes = kOk};
+}
+
 TEST(HTTPClient, AStalePooledConnectionIsRetriedOnceForAGet) {
-  // The second request on a connection is met with a close: the server's
-  // idle timeout firing just as the request went out.
-  ScriptedServer server([](const ScriptedServer::Request& request) {
-    if (request.index == 1) return ScriptedServer::Reply{.close = true};
-    return ScriptedServer::Reply{.bytes = kOk};
-  });
+  ScriptedServer server(closes_at_the_second_request);
   IOLoop loop;
   AsyncHTTPClient client;
   EXPECT_EQ(fetch(client, server.url()).body, "ok");
@@ -546,10 +592,7 @@ TEST(HTTPClient, AStalePooledConnectionIsRetriedOnceForAGet) {
 }
 
 TEST(HTTPClient, APostOnAStaleConnectionIsNeverRetried) {
-  ScriptedServer server([](const ScriptedServer::Request& request) {
-    if (request.index == 1) return ScriptedServer::Reply{.close = true};
-    return ScriptedServer::Reply{.bytes = kOk};
-  });
+  ScriptedServer server(closes_at_the_second_request);
   IOLoop loop;
   AsyncHTTPClient client;
   EXPECT_EQ(fetch(client, server.url()).body, "ok");
@@ -567,7 +610,7 @@ TEST(HTTPClient, AConnectionTheServerClosedWhileIdleIsNotHandedOut) {
   AsyncHTTPClient client;
   std::string keep_alive_ok = kOk;
   EXPECT_EQ(fetch(client, server.url()).body, "ok");
-  loop.run_sync(as_task(sleep(100ms)));  // the FIN arrives while the connection is pooled
+  loop.run_sync(as_task(sleep(500ms)));  // the FIN arrives while the connection is pooled
   EXPECT_EQ(fetch(client, server.url()).body, "ok");
   EXPECT_EQ(client.stats().retries, 0u);
   EXPECT_EQ(client.stats().connections_reused, 0u);
@@ -640,7 +683,9 @@ TEST(HTTPClient, ExpectContinueWithholdsTheBodyWhenRefused) {
   AsyncHTTPClient client;
   HTTPRequest upload{.url = server.url(), .method = "POST", .body = "BODYBYTES", .expect_100_continue = true};
   EXPECT_EQ(fetch(client, std::move(upload), {.raise_error = false}).code, 417);
-  EXPECT_EQ(server.received(0).find("BODYBYTES"), std::string::npos);
+  for (int i = 0; i < 500 && server.finished_connections() == 0; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(server.finished_connections(), 1) << "the client dropped the connection";
+  EXPECT_EQ(server.received(0).find("BODYBYTES"), std::string::npos) << "all it received, up to its end";
   EXPECT_EQ(client.stats().idle_connections, 0u) << "a withheld body leaves the connection out of step";
 }
 
@@ -648,11 +693,8 @@ TEST(HTTPClient, ExpectContinueSendsTheBodyAnywayAfterASecondOfSilence) {
   ScriptedServer server([](const ScriptedServer::Request&) { return ScriptedServer::Reply{.hang = true}; });
   IOLoop loop;
   AsyncHTTPClient client;
-  HTTPRequest upload{.url = server.url(),
-                     .method = "POST",
-                     .body = "BODYBYTES",
-                     .request_timeout = 1500ms,
-                     .expect_100_continue = true};
+  HTTPRequest upload{
+      .url = server.url(), .method = "POST", .body = "BODYBYTES", .request_timeout = 3s, .expect_100_continue = true};
   EXPECT_EQ(failure_of(client, std::move(upload)).kind, "timeout");
   EXPECT_NE(server.received(0).find("BODYBYTES"), std::string::npos);
 }
@@ -787,6 +829,20 @@ TEST(HTTPClient, AGzipBombIsStoppedAtMaxBodySize) {
                                      "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nnotgz"};
   });
   EXPECT_NE(failure_of(client, corrupt.url()).message.find("bad gzip body"), std::string::npos);
+}
+
+TEST(HTTPClient, TheHeadIsTheClientsToFrame) {
+  IOLoop loop;
+  AsyncHTTPClient client;
+  HTTPRequest agent{.url = "http://127.0.0.1:1/", .user_agent = "x\r\nX-Injected: 1"};
+  EXPECT_EQ(failure_of(client, std::move(agent)).kind, "invalid");
+  HTTPRequest twice{.url = "http://127.0.0.1:1/", .method = "POST", .body = "x"};
+  twice.headers.add("Content-Length", "1");
+  twice.headers.add("Content-Length", "1");
+  EXPECT_EQ(failure_of(client, std::move(twice)).kind, "invalid");
+  HTTPRequest no_body{.url = "http://127.0.0.1:1/"};
+  no_body.headers.add("Content-Length", "5");
+  EXPECT_EQ(failure_of(client, std::move(no_body)).kind, "invalid");
 }
 
 TEST(HTTPClient, TransferEncodingIsTheClientsToSet) {

@@ -11,7 +11,8 @@
 //
 // A request is read as its head plus a Content-Length body or a chunked one
 // (up to "0\r\n\r\n"); a head with Expect: 100-continue is handed over
-// without waiting for its body, whose bytes then show up in `received`.
+// without waiting for its body, whose bytes then show up in `received` (and
+// are read as the start of the next request, so such a script should close).
 #pragma once
 
 #include <arpa/inet.h>
@@ -83,6 +84,8 @@ class ScriptedServer {
     return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
   }
   int connections() const noexcept { return accepted_.load(); }
+  // Connections whose client went away (or that the script closed).
+  int finished_connections() const noexcept { return finished_.load(); }
   std::vector<Request> requests() const {
     std::lock_guard lock(mutex_);
     return requests_;
@@ -190,6 +193,7 @@ class ScriptedServer {
       if (reply.close) break;
     }
     ::close(fd);
+    ++finished_;
   }
 
   Script script_;
@@ -197,6 +201,7 @@ class ScriptedServer {
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> accepted_{0};
+  std::atomic<int> finished_{0};
   std::thread acceptor_;
   mutable std::mutex mutex_;
   std::vector<std::thread> threads_;
