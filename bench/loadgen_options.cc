@@ -7,9 +7,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string_view>
 
 #include "whirl/http/http_headers.h"
+#include "whirl/http/url.h"
 
 namespace bench {
 namespace {
@@ -53,33 +55,22 @@ void check_header(const std::string& header) {
   }
 }
 
+// The client's URL rules (whirl/http/url.h), not a copy of them.
 void parse_url(LoadgenOptions& options) {
-  std::string_view url = options.url;
-  if (url.starts_with("http://")) {
-    url.remove_prefix(7);
-  } else if (url.starts_with("https://")) {
-    url.remove_prefix(8);
-    options.tls = true;
-  } else {
+  whirl::URL url;
+  try {
+    url = whirl::URL::parse(options.url);
+  } catch (const std::invalid_argument& e) {
+    usage(e.what());
+  }
+  if (url.scheme != "http" && url.scheme != "https") {
     usage(fmt::format("'{}' is not an http:// or https:// URL", options.url));
   }
-  std::size_t slash = url.find('/');
-  options.authority = std::string(url.substr(0, slash));
-  options.target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
-  options.port = options.tls ? 443 : 80;
-  std::string_view host = options.authority;
-  std::size_t colon = host.rfind(':');
-  if (host.starts_with('[')) {  // [::1]:8080
-    std::size_t close = host.find(']');
-    if (close == std::string_view::npos) usage("unclosed '[' in " + options.url);
-    colon = close + 1 < host.size() && host[close + 1] == ':' ? close + 1 : std::string_view::npos;
-    options.host = std::string(host.substr(1, close - 1));
-  } else {
-    options.host = std::string(host.substr(0, colon));
-  }
-  if (colon != std::string_view::npos) options.port = number<int>("the URL's port", host.substr(colon + 1), 1);
-  if (options.host.empty()) usage("no host in " + options.url);
-  if (options.target.find_first_of(" \r\n#") != std::string::npos) usage("bad path in " + options.url);
+  options.tls = url.secure();
+  options.host = url.host;
+  options.port = url.port;
+  options.authority = url.authority;
+  options.target = url.target;
 }
 
 }  // namespace
