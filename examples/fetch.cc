@@ -9,8 +9,10 @@
 //     -i                    print the status line and headers first (the final response's)
 //     -X METHOD             the method (default GET, or POST with -d)
 //     -H 'Name: value'      add a header (repeatable)
-//     -d DATA               send DATA as the body
-//     --data-binary @FILE   send FILE's bytes as the body (or the text after --data-binary)
+//     -d DATA               send DATA as the body (@FILE: the file, line breaks removed)
+//     --data-binary @FILE   send FILE's bytes as they are (or the text after --data-binary)
+//                           (either way as a form, as curl: Content-Type defaults to
+//                           application/x-www-form-urlencoded)
 //     -L                    follow redirects (--max-redirs N, default 5)
 //     --connect-timeout S   seconds for the connection
 //     --max-time S          seconds for the whole request
@@ -106,7 +108,11 @@ Command parse_command(int argc, char** argv) {
         usage(e.what());
       }
     } else if (arg == "-d") {
-      request.body = value(i);
+      // As curl: "@FILE" is the file without its line breaks.
+      const std::string& data = value(i);
+      std::string body = data.starts_with('@') ? read_file(data.substr(1)) : data;
+      if (data.starts_with('@')) std::erase_if(body, [](char c) { return c == '\r' || c == '\n'; });
+      request.body = std::move(body);
     } else if (arg == "--data-binary") {
       const std::string& data = value(i);
       request.body = data.starts_with('@') ? read_file(data.substr(1)) : data;
@@ -135,6 +141,10 @@ Command parse_command(int argc, char** argv) {
     }
   }
   if (command.urls.empty()) usage("no URL");
+  // curl's -d and --data-binary send a form unless told otherwise.
+  if (request.body && !request.headers.contains("Content-Type")) {
+    request.headers.add("Content-Type", "application/x-www-form-urlencoded");
+  }
   request.method = method.value_or(request.body ? "POST" : "GET");
   // A command line says exactly what to send: the method rules that guard
   // library callers (a GET with a body is usually a bug) are curl's here.

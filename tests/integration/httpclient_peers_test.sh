@@ -120,6 +120,10 @@ check "tornado: gzip decoded" "$("$fetch" "$t/text" | md5)" "$("$fetch" --compre
 check "tornado: ...and was gzip on the wire" "1" "$("$fetch" -i --compressed "$t/text" | grep -ci '^Content-Encoding: gzip')"
 check "tornado: a 301 to a relative Location" "small" "$("$fetch" -L "$t/moved")"
 check "tornado: a header sent" "X-Test=yes" "$("$fetch" -H 'X-Test: yes' "$t/header?name=X-Test")"
+check "tornado: -d sends a form, as curl" "Content-Type=application/x-www-form-urlencoded" \
+  "$("$fetch" -d 'a=1' "$t/header?name=Content-Type")"
+printf 'a=1\nb=2\n' >"$work/form.txt"
+check "tornado: -d @FILE drops the line breaks, as curl" "got 6 bytes: a=1b=2" "$("$fetch" -d "@$work/form.txt" "$t/echo")"
 "$fetch" -v "$t/text" "$t/chunked" "$t/text" >/dev/null 2>"$work/tornado-pool.err"
 check "tornado: three requests, one connection" "new reused reused" \
   "$(grep -o '(new\|(reused' "$work/tornado-pool.err" | tr -d '(' | paste -sd' ')"

@@ -4,7 +4,7 @@
 
 /echo (POST, PUT) answers "got N bytes: <first 32 bytes>", /chunked flushes
 five pieces, /text is compressible (compress_response is on), /moved is a
-301 to the relative "small", /small is "small", /header?name=N echoes a
+301 to the relative "small", /small is "small", /header?name=N (GET or POST) echoes a
 request header, /slow answers after two seconds.
 """
 import asyncio
@@ -48,6 +48,8 @@ class Header(tornado.web.RequestHandler):
     def get(self):
         name = self.get_argument("name")
         self.write("%s=%s" % (name, self.request.headers.get(name, "")))
+
+    post = get
 
 
 class Slow(tornado.web.RequestHandler):
