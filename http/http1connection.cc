@@ -37,7 +37,18 @@ void HTTP1Connection::start_request() noexcept {
 
 Task<bool> HTTP1Connection::read_request(HTTPMessageDelegate& delegate) {
   start_request();
-  ReadOutcome outcome = co_await read_head();
+  parser_.reset();
+  if (!head_wait_done_) start_head_wait();
+  head_wait_done_ = false;
+  // A head that arrived whole (nearly every one) is parsed without the
+  // read_head coroutine's frame.
+  std::optional<ReadOutcome> head = parse_buffered_head();
+  ReadOutcome outcome = ReadOutcome::kOk;
+  if (head) {
+    outcome = *head;
+  } else {
+    outcome = co_await read_head();
+  }
   if (outcome != ReadOutcome::kOk) co_return false;
   if (start_line_.path.size() == 1 && start_line_.path[0] == '*') co_return answer_server_options();  // OPTIONS *
   // With no body there is nothing left to read: an early response keeps the connection.
@@ -48,7 +59,8 @@ Task<bool> HTTP1Connection::read_request(HTTPMessageDelegate& delegate) {
     co_await delegate.headers_received(start_line_, headers_);
     if (!write_finished_ && !stream_.closed()) {
       if (expects_continue() && !headers_written_) stream_.write("HTTP/1.1 100 (Continue)\r\n\r\n");
-      outcome = co_await read_body(delegate);
+      // Most requests have no body: no read_body frame for them.
+      if (parser_.framing() != BodyFraming::kNone || decompressor_) outcome = co_await read_body(delegate);
     }
     if (outcome == ReadOutcome::kOk && !stream_.closed()) {
       // A detach in headers_received (a streaming handler's prepare) left
@@ -92,21 +104,28 @@ bool HTTP1Connection::answer_server_options() {
   return request_keeps_alive() && !close_after_response_;
 }
 
-// Reads and parses the next request's head where it lies in the stream.
+// One attempt at the head buffered so far: kOk (consumed) or kRejected,
+// or nothing when more must arrive first.
+std::optional<HTTP1Connection::ReadOutcome> HTTP1Connection::parse_buffered_head() {
+  auto status = parser_.parse(stream_.peek_buffer(), start_line_, headers_);
+  if (status == RequestParser::Status::kComplete) {
+    stream_.consume_buffer(parser_.head_size());
+    return ReadOutcome::kOk;
+  }
+  if (status == RequestParser::Status::kError) {
+    idle_ = false;
+    return reject(parser_.error_status(), parser_.error_reason());
+  }
+  return std::nullopt;
+}
+
+// Reads and parses the next request's head where it lies in the stream,
+// waiting for input as needed (parse_buffered_head has found it short).
 Task<HTTP1Connection::ReadOutcome> HTTP1Connection::read_head() {
-  parser_.reset();
-  if (!head_wait_done_) start_head_wait();
-  head_wait_done_ = false;
   bool head_bounded = false;
   for (;;) {
-    auto status = parser_.parse(stream_.peek_buffer(), start_line_, headers_);
-    if (status == RequestParser::Status::kComplete) break;
-    if (status == RequestParser::Status::kError) {
-      idle_ = false;
-      co_return reject(parser_.error_status(), parser_.error_reason());
-    }
     // Only a head that is not whole yet needs the clock: the fast path
-    // (the head arrived in one piece) reads no time here.
+    // (the head arrived in one piece) never comes here.
     if (!head_bounded && stream_.buffered() > 0) {
       bound_head_deadline();
       head_bounded = true;
@@ -114,9 +133,9 @@ Task<HTTP1Connection::ReadOutcome> HTTP1Connection::read_head() {
     InputAwaiter input = wait_for_input(head_deadline_);
     bool more = co_await input;
     if (!more) co_return ReadOutcome::kClosed;
+    std::optional<ReadOutcome> outcome = parse_buffered_head();
+    if (outcome) co_return *outcome;
   }
-  stream_.consume_buffer(parser_.head_size());
-  co_return ReadOutcome::kOk;
 }
 
 void HTTP1Connection::start_head_wait() {
@@ -307,9 +326,8 @@ std::string_view HTTP1Connection::peer() const noexcept {
 
 bool HTTP1Connection::request_keeps_alive() const noexcept {
   if (params_.no_keep_alive) return false;
-  std::string_view connection = headers_.get("Connection");
-  if (start_line_.http11()) return !list_contains(connection, "close");
-  return list_contains(connection, "keep-alive");
+  if (start_line_.http11()) return !parser_.connection_close();
+  return parser_.connection_keep_alive();
 }
 
 bool HTTP1Connection::expects_continue() const noexcept {
@@ -317,6 +335,31 @@ bool HTTP1Connection::expects_continue() const noexcept {
 }
 
 // ---------------------------------------------------------------- writing
+
+namespace {
+
+struct ResponseFraming {
+  bool has_length = false;
+  bool has_transfer_encoding = false;
+  std::string_view length;  // the first Content-Length
+};
+
+// The framing headers of a response, in one pass over its fields (three
+// lookups each walked the list).
+ResponseFraming response_framing(const HTTPHeaders& headers) noexcept {
+  ResponseFraming framing;
+  for (auto [name, value] : headers) {
+    if (iequals(name, "Content-Length")) {
+      if (!framing.has_length) framing.length = value;
+      framing.has_length = true;
+    } else if (iequals(name, "Transfer-Encoding")) {
+      framing.has_transfer_encoding = true;
+    }
+  }
+  return framing;
+}
+
+}  // namespace
 
 IOStream::WriteAwaiter HTTP1Connection::write_headers(const ResponseStartLine& start_line, HTTPHeaders& headers,
                                                       std::string_view chunk) {
@@ -332,11 +375,12 @@ IOStream::WriteAwaiter HTTP1Connection::write_headers(const ResponseStartLine& s
     headers.remove("Content-Length");
     headers.remove("Transfer-Encoding");
   }
-  bool has_length = headers.contains("Content-Length");
-  chunking_output_ = start_line_.http11() && !no_body_ && !has_length && !headers.contains("Transfer-Encoding");
+  ResponseFraming framing = response_framing(headers);
+  bool has_length = framing.has_length;
+  chunking_output_ = start_line_.http11() && !no_body_ && !has_length && !framing.has_transfer_encoding;
   if (has_length && !no_body_) {
     std::uint64_t length = 0;
-    if (!parse_decimal(headers.get("Content-Length"), length)) {
+    if (!parse_decimal(framing.length, length)) {
       stream_.close();
       throw HTTPOutputError("Invalid Content-Length in response headers");
     }

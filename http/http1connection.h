@@ -174,6 +174,7 @@ class HTTP1Connection final : public HTTPConnection, private IOStream::CloseObse
   // The stream closed: a response that was awaited will never be written
   // (Tornado resolves _finish_future in _on_connection_close).
   void on_stream_closed() noexcept override { response_done_.set(); }
+  std::optional<ReadOutcome> parse_buffered_head();
   Task<ReadOutcome> read_head();
   bool answer_server_options();
   InputAwaiter wait_for_input(std::optional<TimePoint> deadline);

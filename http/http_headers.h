@@ -87,10 +87,16 @@ class HTTPHeaders {
  private:
   struct Entry {
     std::uint32_t name_offset;
-    std::uint32_t name_length;
+    // A name given in Http-Header-Case already (checked by add(), which
+    // walks it anyway) is copied as it is by write_to, not re-cased.
+    std::uint32_t name_length : 31;
+    std::uint32_t canonical : 1;
     std::uint32_t value_offset;
     std::uint32_t value_length;
   };
+  void append_entry(std::string_view name, std::string_view value, bool canonical);
+  // Writes `name` in Http-Header-Case at `to`; returns the end.
+  static char* write_normalized(std::string_view name, char* to) noexcept;
   Field field(std::size_t index) const noexcept;
   std::string_view name_at(std::size_t index) const noexcept;
 
@@ -98,8 +104,16 @@ class HTTPHeaders {
   std::vector<Entry> entries_;
 };
 
-// Case-insensitive ASCII comparison, for header names and tokens.
-bool iequals(std::string_view a, std::string_view b) noexcept;
+namespace detail {
+bool iequals_bytes(const char* a, const char* b, std::size_t n) noexcept;
+}  // namespace detail
+
+// Case-insensitive ASCII comparison, for header names and tokens. The size
+// test is inline: most comparisons (a lookup walking a header list) fail on
+// it and never make the call.
+inline bool iequals(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && detail::iequals_bytes(a.data(), b.data(), a.size());
+}
 namespace detail {
 // RFC 9110 5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-"
 // / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA. A table, because the

@@ -119,6 +119,10 @@ void RequestParser::reset() noexcept {
   framing_ = BodyFraming::kNone;
   content_length_ = 0;
   expects_continue_ = false;
+  host_count_ = 0;
+  host_ = {};
+  saw_length_ = saw_transfer_encoding_ = false;
+  connection_close_ = connection_keep_alive_ = false;
   error_status_ = 0;
   error_reason_ = "";
 }
@@ -180,8 +184,8 @@ Status RequestParser::parse_head(std::string_view head, RequestStartLine& start,
   if (!parse_request_line(head.substr(0, line_end), start)) return Status::kError;
   headers.assign_block(head);
   if (!parse_fields(head, line_end + 2, headers)) return Status::kError;
-  if (!check_host(start, headers)) return Status::kError;
-  if (!resolve_target(start, headers)) return Status::kError;
+  if (!check_host(start)) return Status::kError;
+  if (!resolve_target(start)) return Status::kError;
   if (!determine_framing(start, headers)) return Status::kError;
   return Status::kComplete;
 }
@@ -239,6 +243,7 @@ bool RequestParser::parse_fields(std::string_view head, std::size_t offset, HTTP
       if (!iequals(value, "100-continue")) return reject(417, "Unsupported Expect");
       expects_continue_ = true;
     }
+    note_field(name, value);
     auto value_offset = static_cast<std::size_t>(value.data() - head.data());
     headers.add_from_block(static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(name.size()),
                            static_cast<std::uint32_t>(value_offset), static_cast<std::uint32_t>(value.size()));
@@ -247,12 +252,36 @@ bool RequestParser::parse_fields(std::string_view head, std::size_t offset, HTTP
   return true;
 }
 
-bool RequestParser::check_host(const RequestStartLine& start, const HTTPHeaders& headers) {
-  std::size_t hosts = headers.count("Host");
+// The fields later steps ask about, told apart by length first: most names
+// match none of the lengths and cost one switch.
+void RequestParser::note_field(std::string_view name, std::string_view value) noexcept {
+  switch (name.size()) {
+    case 4:
+      if (iequals(name, "Host") && host_count_++ == 0) host_ = value;
+      break;
+    case 10:
+      if (iequals(name, "Connection")) {
+        connection_close_ = connection_close_ || list_contains(value, "close");
+        connection_keep_alive_ = connection_keep_alive_ || list_contains(value, "keep-alive");
+      }
+      break;
+    case 14:
+      saw_length_ = saw_length_ || iequals(name, "Content-Length");
+      break;
+    case 17:
+      saw_transfer_encoding_ = saw_transfer_encoding_ || iequals(name, "Transfer-Encoding");
+      break;
+    default:
+      break;
+  }
+}
+
+bool RequestParser::check_host(const RequestStartLine& start) {
+  std::size_t hosts = host_count_;
   if (start.http11() && hosts != 1) return reject(400, hosts == 0 ? "Missing Host header" : "Multiple Host headers");
   if (hosts > 1) return reject(400, "Multiple Host headers");
   if (hosts == 0) return true;
-  std::string_view host = headers.get("Host");
+  std::string_view host = host_;
   if (!is_valid_host(host)) return reject(400, "Invalid Host header");
   // RFC 9112 §3.2 allows an empty Host only for a target without an
   // authority, which no origin server is; nginx refuses it too.
@@ -262,7 +291,7 @@ bool RequestParser::check_host(const RequestStartLine& start, const HTTPHeaders&
 
 // Origin form ("/path?q"), asterisk form (OPTIONS *) or absolute form
 // ("http://host/path", whose authority must agree with Host).
-bool RequestParser::resolve_target(RequestStartLine& start, const HTTPHeaders& headers) {
+bool RequestParser::resolve_target(RequestStartLine& start) {
   std::string_view target = start.path;
   if (target.front() == '/') return true;
   if (target == "*") {
@@ -277,7 +306,7 @@ bool RequestParser::resolve_target(RequestStartLine& start, const HTTPHeaders& h
   if (authority.empty() || authority.find('@') != std::string_view::npos) {
     return reject(400, "Invalid authority in request target");
   }
-  if (headers.contains("Host") && !iequals(authority, headers.get("Host"))) {
+  if (host_count_ != 0 && !iequals(authority, host_)) {
     return reject(400, "Host header does not match the request target");
   }
   std::string origin = path_start == std::string_view::npos ? std::string("/") : std::string(rest.substr(path_start));
@@ -289,6 +318,7 @@ bool RequestParser::resolve_target(RequestStartLine& start, const HTTPHeaders& h
 bool RequestParser::determine_framing(const RequestStartLine& start, const HTTPHeaders& headers) {
   framing_ = BodyFraming::kNone;
   content_length_ = 0;
+  if (!saw_length_ && !saw_transfer_encoding_) return true;  // most requests: no body
   bool has_length = false;
   bool has_te = false;
   for (auto [name, value] : headers) {

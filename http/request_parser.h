@@ -80,6 +80,9 @@ class RequestParser {
   std::uint64_t content_length() const noexcept { return content_length_; }
   // The head carries `Expect: 100-continue` (any other expectation is 417).
   bool expects_continue() const noexcept { return expects_continue_; }
+  // A Connection field lists `close` / `keep-alive` (any of them, any case).
+  bool connection_close() const noexcept { return connection_close_; }
+  bool connection_keep_alive() const noexcept { return connection_keep_alive_; }
   int error_status() const noexcept { return error_status_; }
   std::string_view error_reason() const noexcept { return error_reason_; }
   const Limits& limits() const noexcept { return limits_; }
@@ -92,8 +95,9 @@ class RequestParser {
   Status parse_head(std::string_view head, RequestStartLine& start, HTTPHeaders& headers);
   bool parse_request_line(std::string_view line, RequestStartLine& start);
   bool parse_fields(std::string_view head, std::size_t offset, HTTPHeaders& headers);
-  bool check_host(const RequestStartLine& start, const HTTPHeaders& headers);
-  bool resolve_target(RequestStartLine& start, const HTTPHeaders& headers);
+  void note_field(std::string_view name, std::string_view value) noexcept;
+  bool check_host(const RequestStartLine& start);
+  bool resolve_target(RequestStartLine& start);
   bool determine_framing(const RequestStartLine& start, const HTTPHeaders& headers);
   bool parse_transfer_encoding(const HTTPHeaders& headers);
   Status fail(int status, const char* reason) noexcept;
@@ -108,6 +112,14 @@ class RequestParser {
   BodyFraming framing_ = BodyFraming::kNone;
   std::uint64_t content_length_ = 0;
   bool expects_continue_ = false;
+  // What the one pass over the fields noted, so that the checks after it
+  // and the connection's keep-alive decision search no header list.
+  std::size_t host_count_ = 0;
+  std::string_view host_;  // the first Host value, inside `data`
+  bool saw_length_ = false;
+  bool saw_transfer_encoding_ = false;
+  bool connection_close_ = false;
+  bool connection_keep_alive_ = false;
   int error_status_ = 0;
   const char* error_reason_ = "";
 };

@@ -302,6 +302,42 @@ TEST(HTTPHeaders, OutputIsInHttpHeaderCase) {
   EXPECT_EQ(out, "Content-Type: text/plain\r\nX-Request-Id: 7\r\n");
 }
 
+TEST(HTTPHeaders, NamesInAnyCaseMixAreWrittenInHttpHeaderCase) {
+  // Names already in Http-Header-Case are copied as given, the others
+  // re-cased: every mix comes out the same.
+  HTTPHeaders headers{{"Content-Length", "1"},
+                      {"CONTENT-TYPE", "a"},
+                      {"Www-Authenticate", "b"},
+                      {"WWW-Authenticate", "c"},
+                      {"x-Y", "d"},
+                      {"A", "e"},
+                      {"a", "f"},
+                      {"A-b-C", "g"}};
+  std::string out = "HTTP/1.1 200 OK\r\n";
+  headers.write_to(out);
+  EXPECT_EQ(out,
+            "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Type: a\r\nWww-Authenticate: b\r\n"
+            "Www-Authenticate: c\r\nX-Y: d\r\nA: e\r\nA: f\r\nA-B-C: g\r\n");
+}
+
+TEST(HTTPHeaders, CROrLFAnywhereInALongValueThrows) {
+  // Values are checked eight bytes at a time, the last word overlapping:
+  // a forbidden byte at any position of any length is found.
+  for (std::size_t length = 1; length <= 40; ++length) {
+    for (std::size_t at = 0; at < length; ++at) {
+      for (char bad : {'\r', '\n', '\0'}) {
+        std::string value(length, 'v');
+        value[at] = bad;
+        HTTPHeaders headers;
+        EXPECT_THROW(headers.add("X-A", value), std::invalid_argument) << "length " << length << " at " << at;
+      }
+    }
+    HTTPHeaders headers;
+    headers.add("X-A", std::string(length, '\t'));  // HTAB and every other byte pass
+    EXPECT_EQ(headers.get("x-a").size(), length);
+  }
+}
+
 TEST(HTTPHeaders, CRLFOrNulInASetValueThrows) {
   HTTPHeaders headers;
   EXPECT_THROW(headers.add("X-A", "a\r\nInjected: 1"), std::invalid_argument);
@@ -309,6 +345,19 @@ TEST(HTTPHeaders, CRLFOrNulInASetValueThrows) {
   EXPECT_THROW(headers.set("X-A", std::string("a\0b", 3)), std::invalid_argument);
   EXPECT_THROW(headers.add("Bad Name", "v"), std::invalid_argument);
   EXPECT_TRUE(headers.empty());
+}
+
+TEST(RequestParser, ConnectionTokensAreGatheredFromEveryConnectionField) {
+  Parsed p = parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nconnection: foo, CLOSE\r\n\r\n");
+  ASSERT_EQ(p.status, Status::kComplete);
+  EXPECT_TRUE(p.parser.connection_close());
+  EXPECT_FALSE(p.parser.connection_keep_alive());
+  Parsed q = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  ASSERT_EQ(q.status, Status::kComplete);
+  EXPECT_TRUE(q.parser.connection_keep_alive());
+  EXPECT_FALSE(q.parser.connection_close());
+  Parsed r = parse("GET / HTTP/1.1\r\nHost: a\r\nX-Connection: close\r\n\r\n");
+  EXPECT_FALSE(r.parser.connection_close());
 }
 
 }  // namespace
