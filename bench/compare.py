@@ -219,8 +219,9 @@ def print_ratios(cells):
         return None
 
     say("")
-    goals = {("nginx", "keep-alive", 64): 1.25, ("nginx", "pipelined", 64): 4.0, ("tornado", "pipelined", 64): 50.0}
-    for peer in ("nginx", "tornado"):
+    goals = {("nginx", "keep-alive", 64): 1.25, ("nginx", "pipelined", 64): 4.0, ("tornado", "pipelined", 64): 50.0,
+             ("ceiling", "pipelined", 64): 0.5}
+    for peer in ("ceiling", "nginx", "tornado"):
         for mode, connections, _ in CELLS:
             for tool in ("loadgen", "wrk"):
                 whirl, other = rate("whirl", tool, mode, connections), rate(peer, tool, mode, connections)
@@ -240,7 +241,7 @@ def draw_png(cells, path, workdir):
     if not shutil.which("gnuplot"):
         say(f"compare: no gnuplot, so no {path}")
         return
-    servers = [s for s in ("whirl", "nginx", "tornado") if any(c["server"] == s for c in cells)]
+    servers = [s for s in ("whirl", "ceiling", "nginx", "tornado") if any(c["server"] == s for c in cells)]
     groups = []
     for mode, connections, depth in CELLS:
         for tool in ("loadgen", "wrk"):
@@ -294,7 +295,7 @@ def main():
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--json")
     parser.add_argument("--png")
-    parser.add_argument("--skip", default="", help="comma-separated peers to leave out (nginx, tornado, wrk)")
+    parser.add_argument("--skip", default="", help="comma-separated peers to leave out (ceiling, nginx, tornado, wrk)")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-static", action="store_true", help="leave out the static-file cell")
     parser.add_argument("--static-only", action="store_true", help="only the static-file cell")
@@ -316,6 +317,10 @@ def main():
         f.write(NGINX_CONF.format(dir=workdir, port=19302))
     servers = [Server("whirl", [os.path.join(args.bin, "plaintext_server"), "--port", "19301", "--address",
                                 "127.0.0.1"], 19301, workdir)]
+    if "ceiling" not in skip:
+        # The framework-free io_uring responder: how far the machine goes (ceiling_server.c).
+        servers.append(Server("ceiling", [os.path.join(args.bin, "ceiling_server"), "--port", "19305", "--address",
+                                          "127.0.0.1"], 19305, workdir))
     if "nginx" not in skip and shutil.which("nginx"):
         servers.append(Server("nginx", ["nginx", "-c", os.path.join(workdir, "nginx.conf"), "-e",
                                         os.path.join(workdir, "nginx-error.log")], 19302, workdir))
