@@ -46,11 +46,11 @@ enum op { OP_ACCEPT = 1, OP_RECV = 2, OP_SEND = 3 };
 
 struct conn {
   int fd;
-  int matched;         /* bytes of "\r\n\r\n" matched at the end of the last read */
-  unsigned pending;    /* requests counted but not yet in a send */
-  unsigned in_flight;  /* answers in the send now in flight (0: none) */
-  size_t sent;         /* bytes of that send already written (a short send resumes) */
-  int closing;         /* the peer is gone: free once no send is in flight */
+  int matched;        /* bytes of "\r\n\r\n" matched at the end of the last read */
+  unsigned pending;   /* requests counted but not yet in a send */
+  unsigned in_flight; /* answers in the send now in flight (0: none) */
+  size_t sent;        /* bytes of that send already written (a short send resumes) */
+  int closing;        /* the peer is gone: free once no send is in flight */
 };
 
 static struct io_uring ring;
@@ -230,8 +230,8 @@ static void setup_buffers(void) {
     exit(1);
   }
   io_uring_buf_ring_init(buffers);
-  struct io_uring_buf_reg reg = {.ring_addr = (uint64_t)(uintptr_t)buffers, .ring_entries = BUFFER_COUNT,
-                                 .bgid = BUFFER_GROUP};
+  struct io_uring_buf_reg reg = {
+      .ring_addr = (uint64_t)(uintptr_t)buffers, .ring_entries = BUFFER_COUNT, .bgid = BUFFER_GROUP};
   int rc = io_uring_register_buf_ring(&ring, &reg, 0);
   if (rc < 0) {
     fprintf(stderr, "ceiling_server: io_uring_register_buf_ring: %s\n", strerror(-rc));
@@ -285,9 +285,15 @@ int main(int argc, char** argv) {
       uint64_t data = io_uring_cqe_get_data64(cqe);
       struct conn* c = (struct conn*)(uintptr_t)(data & ~(uint64_t)7);
       switch ((enum op)(data & 7)) {
-        case OP_ACCEPT: on_accept(listen_fd, cqe); break;
-        case OP_RECV: on_recv(c, cqe); break;
-        case OP_SEND: on_send(c, cqe); break;
+        case OP_ACCEPT:
+          on_accept(listen_fd, cqe);
+          break;
+        case OP_RECV:
+          on_recv(c, cqe);
+          break;
+        case OP_SEND:
+          on_send(c, cqe);
+          break;
       }
     }
     io_uring_cq_advance(&ring, seen);

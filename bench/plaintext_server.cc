@@ -6,13 +6,15 @@
 //
 //     HTTP/1.1 200 OK
 //     Content-Type: text/plain
+//     Content-Length: 13
 //     Server: whirl
 //     Date: <IMF-fixdate, refreshed once a second>
-//     Content-Length: 13
 //
 //     Hello, World!
 //
-// with no access log. It is written against the HTTPServerConnectionDelegate
+// with no access log. Server and Date are written by the HTTPServer
+// (HTTPServerOptions::server_header and date_header), the others by the
+// delegate. It is written against the HTTPServerConnectionDelegate
 // protocol, the layer a framework sits on, not against a hand-rolled
 // responder: it measures whirl's HTTP/1.1 stack (strict parser, keep-alive
 // and pipelining rules, flush hold) as a user gets it.
@@ -80,8 +82,6 @@ class PlaintextServer final : public whirl::HTTPServerConnectionDelegate {
     ++requests_;
     headers_.clear();
     headers_.add("Content-Type", "text/plain");
-    headers_.add("Server", "whirl");
-    headers_.add("Date", whirl::cached_http_date());
     headers_.add("Content-Length", length_text(body.size()));
     connection.write_headers({"HTTP/1.1", 200, "OK"}, headers_, body);
     connection.finish();
@@ -114,8 +114,11 @@ Task<void> PlaintextRequest::finish() {
 int main(int argc, char** argv) {
   examples::ServerFlags flags = examples::ServerFlags::parse(argc, argv, "plaintext_server");
   PlaintextServer delegate;
-  // Tornado's defaults otherwise; an idle keep-alive connection may wait an hour.
-  whirl::HTTPServer server(delegate, {.ssl_options = flags.ssl_options()});
+  // Server and Date are the server's own (written as bytes, as nginx writes
+  // them); Tornado's defaults otherwise: an idle keep-alive connection may
+  // wait an hour.
+  whirl::HTTPServer server(delegate,
+                           {.ssl_options = flags.ssl_options(), .server_header = "whirl", .date_header = true});
   flags.bind_or_exit([&] { server.bind(flags.port, flags.address); });
   fmt::print("plaintext_server: serving http://{}:{}/{}\n", flags.address.empty() ? "127.0.0.1" : flags.address,
              server.addresses().front().port(),

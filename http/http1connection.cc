@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "whirl/http/gzip.h"
 #include "whirl/runtime/gen.h"
@@ -307,12 +308,12 @@ HTTP1Connection::ReadOutcome HTTP1Connection::reject(int code, std::string_view 
   close_after_response_ = true;
   rejected_ = true;
   if (!headers_written_ && !stream_.closed()) {
-    out_.clear();
-    fmt::format_to(std::back_inserter(out_), "HTTP/1.1 {} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", code,
+    fmt::memory_buffer answer;  // on the stack: a connection keeps no buffer for its rare rejections
+    fmt::format_to(std::back_inserter(answer), "HTTP/1.1 {} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", code,
                    http_reason(code));
     headers_written_ = write_finished_ = true;
     try {
-      stream_.write(out_);
+      stream_.write(std::string_view(answer.data(), answer.size()));
     } catch (const StreamClosedError&) {
       // The peer is gone; nothing to tell it.
     }
@@ -341,23 +342,75 @@ namespace {
 struct ResponseFraming {
   bool has_length = false;
   bool has_transfer_encoding = false;
+  bool has_date = false;    // the connection's own Date is not added
+  bool has_server = false;  // nor its Server
   std::string_view length;  // the first Content-Length
 };
 
-// The framing headers of a response, in one pass over its fields (three
-// lookups each walked the list).
+// The headers of a response the connection acts on, in one pass over its
+// fields (a lookup each walked the list). A name is compared only when its
+// length matches one of them.
 ResponseFraming response_framing(const HTTPHeaders& headers) noexcept {
   ResponseFraming framing;
   for (auto [name, value] : headers) {
-    if (iequals(name, "Content-Length")) {
-      if (!framing.has_length) framing.length = value;
-      framing.has_length = true;
-    } else if (iequals(name, "Transfer-Encoding")) {
-      framing.has_transfer_encoding = true;
+    switch (name.size()) {
+      case 4:
+        framing.has_date = framing.has_date || iequals(name, "Date");
+        break;
+      case 6:
+        framing.has_server = framing.has_server || iequals(name, "Server");
+        break;
+      case 14:
+        if (iequals(name, "Content-Length")) {
+          if (!framing.has_length) framing.length = value;
+          framing.has_length = true;
+        }
+        break;
+      case 17:
+        framing.has_transfer_encoding = framing.has_transfer_encoding || iequals(name, "Transfer-Encoding");
+        break;
+      default:
+        break;
     }
   }
   return framing;
 }
+
+char* put(char* to, std::string_view bytes) noexcept {
+  std::memcpy(to, bytes.data(), bytes.size());
+  return to + bytes.size();
+}
+
+// A response head as it goes on the wire: the status line, the response's
+// own headers, then the connection's Server and Date (empty: not written).
+struct ResponseHead {
+  const ResponseStartLine& start_line;
+  const HTTPHeaders& headers;
+  std::string_view server;
+  std::string_view date;
+  fmt::format_int code;
+
+  std::size_t size() const noexcept {
+    std::size_t total = start_line.version.size() + 1 + code.size() + 1 + start_line.reason.size() + 2;
+    total += headers.wire_size() + 2;
+    if (!server.empty()) total += server.size() + 10;  // "Server: " and CRLF
+    if (!date.empty()) total += date.size() + 8;       // "Date: " and CRLF
+    return total;
+  }
+
+  void write(char* to) const noexcept {
+    to = put(to, start_line.version);
+    *to++ = ' ';
+    to = put(to, std::string_view(code.data(), code.size()));
+    *to++ = ' ';
+    to = put(to, start_line.reason);
+    to = put(to, "\r\n");
+    to = headers.write_to(to);
+    if (!server.empty()) to = put(put(put(to, "Server: "), server), "\r\n");
+    if (!date.empty()) to = put(put(put(to, "Date: "), date), "\r\n");
+    put(to, "\r\n");
+  }
+};
 
 }  // namespace
 
@@ -388,15 +441,12 @@ IOStream::WriteAwaiter HTTP1Connection::write_headers(const ResponseStartLine& s
   }
   set_connection_header(headers, has_length || no_body_);
   if (chunking_output_) headers.set("Transfer-Encoding", "chunked");
-  out_.clear();
-  // Appended piece by piece: fmt::format_to through a back_inserter parsed
-  // the format string and grew out_ byte by byte on every response.
-  fmt::format_int code(start_line.code);
-  out_.append(start_line.version).append(" ").append(code.data(), code.size()).append(" ");
-  out_.append(start_line.reason).append("\r\n");
-  headers.write_to(out_);
-  out_.append("\r\n");
-  stream_.write(out_);
+  // Formatted straight into the stream's queue: built in out_ first, the
+  // head was copied twice.
+  ResponseHead head{start_line, headers, framing.has_server ? std::string_view() : params_.server_header,
+                    params_.date_header && !framing.has_date ? cached_http_date() : std::string_view(),
+                    fmt::format_int(start_line.code)};
+  stream_.write_in_place(head.size(), [&head](char* to) { head.write(to); });
   return write_body(chunk);
 }
 

@@ -91,6 +91,14 @@ struct HTTP1ConnectionParameters {
   std::optional<std::chrono::milliseconds> final_flush_timeout{};
   // Inflate `Content-Encoding: gzip` bodies before the delegate sees them.
   bool decompress = false;
+  // Headers the connection adds to every response that lacks them, written
+  // as bytes (nginx's Server and Date): `Server: <server_header>` when it
+  // is not empty, and `Date:` with the current IMF-fixdate (formatted once
+  // a second) when date_header is set. server_header is not copied: what it
+  // views must outlive the connection (HTTPServer keeps it in its options)
+  // and hold no CR, LF or NUL (HTTPServer checks).
+  std::string_view server_header{};
+  bool date_header = false;
 };
 
 class HTTP1Connection final : public HTTPConnection, private IOStream::CloseObserver {
@@ -207,7 +215,6 @@ class HTTP1Connection final : public HTTPConnection, private IOStream::CloseObse
   RequestStartLine start_line_;
   HTTPHeaders headers_;
   std::string piece_;  // body bytes handed to the delegate (reused)
-  std::string out_;    // response head being formatted (reused)
   std::unique_ptr<GzipDecompressor> decompressor_;
   std::optional<TimePoint> head_deadline_;
   std::optional<TimePoint> body_deadline_;

@@ -219,11 +219,18 @@ void HTTPHeaders::normalize_name(std::string_view name, std::string& out) {
 void HTTPHeaders::write_to(std::string& out) const {
   // Sized once and written through a pointer: appending piece by piece
   // checked capacity four times per field.
+  std::size_t at = out.size();
+  out.resize(at + wire_size());
+  write_to(out.data() + at);
+}
+
+std::size_t HTTPHeaders::wire_size() const noexcept {
   std::size_t total = 0;
   for (const Entry& e : entries_) total += e.name_length + e.value_length + 4;
-  std::size_t at = out.size();
-  out.resize(at + total);
-  char* to = out.data() + at;
+  return total;
+}
+
+char* HTTPHeaders::write_to(char* to) const noexcept {
   const char* from = storage_.data();
   for (const Entry& e : entries_) {
     if (e.canonical) {
@@ -239,6 +246,7 @@ void HTTPHeaders::write_to(std::string& out) const {
     *to++ = '\r';
     *to++ = '\n';
   }
+  return to;
 }
 
 void HTTPHeaders::assign_block(std::string_view block) {

@@ -53,6 +53,11 @@ class HTTPHeaders {
 
   // Appends "Name: value\r\n" for every field, names in Http-Header-Case.
   void write_to(std::string& out) const;
+  // What write_to appends: its size, and the same bytes written at `to`
+  // (which has room for wire_size() of them), returning their end. For a
+  // head formatted straight into a stream's queue (IOStream::write_in_place).
+  std::size_t wire_size() const noexcept;
+  char* write_to(char* to) const noexcept;
 
   class Iterator {
    public:

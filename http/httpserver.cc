@@ -2,6 +2,8 @@
 
 #include <sys/socket.h>
 
+#include <stdexcept>
+#include <string_view>
 #include <utility>
 
 #include "whirl/net/ssl_iostream.h"
@@ -31,6 +33,16 @@ TCPServer::Options tcp_options(const HTTPServerOptions& options) {
   tcp.ssl_options = options.ssl_options;
   tcp.ssl_handshake_timeout = options.ssl_handshake_timeout;
   return tcp;
+}
+
+// The options as the server keeps them. server_header is written as bytes
+// on every response without a check of its own, so it is checked here: a
+// CR or LF in it would let whoever configures the server split responses.
+HTTPServerOptions checked(HTTPServerOptions options) {
+  if (options.server_header.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    throw std::invalid_argument("HTTPServerOptions: server_header holds a CR, LF or NUL");
+  }
+  return options;
 }
 
 // Tornado's _CallableAdapter: collects the body, then calls back.
@@ -124,12 +136,15 @@ Task<void> run_detached(DetachedSession detached) {
 }  // namespace
 
 HTTPServer::HTTPServer(RequestCallback callback, HTTPServerOptions options)
-    : TCPServer(tcp_options(options)), options_(std::move(options)), callback_(std::move(callback)), delegate_(this) {
+    : TCPServer(tcp_options(options)),
+      options_(checked(std::move(options))),
+      callback_(std::move(callback)),
+      delegate_(this) {
   drained_.set();
 }
 
 HTTPServer::HTTPServer(HTTPServerConnectionDelegate& delegate, HTTPServerOptions options)
-    : TCPServer(tcp_options(options)), options_(std::move(options)), delegate_(&delegate) {
+    : TCPServer(tcp_options(options)), options_(checked(std::move(options))), delegate_(&delegate) {
   drained_.set();
 }
 
@@ -149,6 +164,8 @@ HTTP1ConnectionParameters HTTPServer::connection_parameters() const {
   params.body_timeout = options_.body_timeout;
   params.final_flush_timeout = options_.final_flush_timeout;
   params.decompress = options_.decompress_request;
+  params.server_header = options_.server_header;  // options_ outlives every connection
+  params.date_header = options_.date_header;
   return params;
 }
 

@@ -65,6 +65,15 @@ struct HTTPServerOptions {
   // than a head (max_header_size) and one chunk_size behind it.
   std::size_t max_buffer_size = 100 * 1024 * 1024;
   std::optional<SSLOptions> ssl_options{};  // https
+  // Written by the server on every response whose headers lack them, as
+  // nginx writes its own (Tornado's RequestHandler sets both itself; this
+  // is for delegates that answer without one): `Server: <server_header>`
+  // unless it is empty, and `Date: <now>` (IMF-fixdate, formatted once a
+  // second) when date_header is set. A header the response sets wins. The
+  // bytes are checked once, when the server is built (CR, LF or NUL in
+  // server_header throws std::invalid_argument), not on every response.
+  std::string server_header{};
+  bool date_header = false;
 };
 
 class HTTPServer : public TCPServer, public HTTPServerConnectionDelegate {

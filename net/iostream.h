@@ -235,6 +235,18 @@ class IOStream {
   };
 
   WriteAwaiter write(std::string_view data);
+  // write() for bytes formatted straight into the write queue, without the
+  // copy a buffer of the caller's would cost (an HTTP response head):
+  // `fill(char* to)` is called once, at once, with room for exactly `size`
+  // bytes, and must write all of them. Bounded and failing as write().
+  template <typename Fill>
+  WriteAwaiter write_in_place(std::size_t size, Fill&& fill) {
+    admit_write(size);
+    std::size_t at = queued_.size();
+    queued_.resize(at + size);
+    fill(queued_.data() + at);
+    return note_queued(size);
+  }
 
   // Writes `length` bytes of `file` from `offset`, after what is queued.
   // On a plain socket the file's pages are spliced to it through a pipe

@@ -754,6 +754,71 @@ TEST(HTTPServer, ACallbackServerGetsTheBufferedBodyAndParsedArguments) {
   EXPECT_EQ(body_of(client.read_response()), "POST /form a=1 b=two 2");
 }
 
+// A callback server answering "ok" with the headers the request's path names:
+// /own sets its own Server and Date, anything else neither.
+std::unique_ptr<HTTPServer> ok_server(HTTPServerOptions options) {
+  return std::make_unique<HTTPServer>(
+      [](HTTPServerRequest& request) -> Task<void> {
+        HTTPHeaders headers{{"Content-Length", "2"}};
+        if (request.path == "/own") {
+          headers.add("server", "mine");
+          headers.add("Date", "Thu, 01 Jan 1970 00:00:00 GMT");
+        }
+        request.connection->write_headers({"HTTP/1.1", 200, "OK"}, headers, "ok");
+        request.connection->finish();
+        co_return;
+      },
+      std::move(options));
+}
+
+std::string lowercase(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+TEST(HTTPServer, ServerHeaderAndDateOptionsAreWrittenOnEveryResponse) {
+  ServerThread server([] { return ok_server({.server_header = "whirl/1", .date_header = true}); });
+  RawClient client(server.port());
+  client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  for (int i = 0; i < 2; ++i) {
+    std::string response = client.read_response();
+    EXPECT_EQ(count(response, "\r\nServer: whirl/1\r\n"), 1u) << response;
+    std::size_t date = response.find("\r\nDate: ");
+    ASSERT_NE(date, std::string::npos) << response;
+    EXPECT_EQ(count(response, "Date:"), 1u) << response;
+    // An IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT", 29 bytes, then CRLF.
+    EXPECT_EQ(response.substr(date + 8 + 25, 6), " GMT\r\n") << response;
+    EXPECT_EQ(body_of(response), "ok");
+  }
+}
+
+TEST(HTTPServer, AResponsesOwnServerAndDateWinOverTheOptions) {
+  ServerThread server([] { return ok_server({.server_header = "whirl", .date_header = true}); });
+  RawClient client(server.port());
+  client.send("GET /own HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string response = client.read_response();
+  EXPECT_EQ(count(lowercase(response), "\r\nserver:"), 1u) << response;
+  EXPECT_EQ(count(lowercase(response), "\r\ndate:"), 1u) << response;
+  EXPECT_NE(response.find("\r\nServer: mine\r\n"), std::string::npos) << response;
+  EXPECT_NE(response.find("\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n"), std::string::npos) << response;
+}
+
+TEST(HTTPServer, WithoutTheOptionsTheServerAddsNoServerOrDate) {
+  ServerThread server([] { return ok_server({}); });
+  RawClient client(server.port());
+  client.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string response = lowercase(client.read_response());
+  EXPECT_EQ(response.find("\r\nserver:"), std::string::npos) << response;
+  EXPECT_EQ(response.find("\r\ndate:"), std::string::npos) << response;
+}
+
+TEST(HTTPServer, AServerHeaderWithCrOrLfIsRefusedWhenTheServerIsBuilt) {
+  IOLoop loop;
+  EXPECT_THROW(ok_server({.server_header = "whirl\r\nSet-Cookie: a=b"}), std::invalid_argument);
+  EXPECT_THROW(ok_server({.server_header = "whirl\nX: y"}), std::invalid_argument);
+  EXPECT_THROW(ok_server({.server_header = std::string("whirl\0", 6)}), std::invalid_argument);
+}
+
 TEST(HTTPServer, CloseAllConnectionsClosesIdleOnesAndFinishesRequestsInFlight) {
   TestApp app;
   ServerThread server(app.app);
