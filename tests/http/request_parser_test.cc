@@ -320,6 +320,40 @@ TEST(HTTPHeaders, NamesInAnyCaseMixAreWrittenInHttpHeaderCase) {
             "Www-Authenticate: c\r\nX-Y: d\r\nA: e\r\nA: f\r\nA-B-C: g\r\n");
 }
 
+TEST(HTTPHeaders, KnownNamesInOtherCasesAreStillWrittenInHttpHeaderCase) {
+  // Names add() recognises by their bytes ("ETag" is not one: it is written
+  // "Etag", as Tornado writes it) and the same names in other cases.
+  HTTPHeaders headers{{"ETag", "1"},           {"Etag", "2"},   {"content-length", "3"},
+                      {"Content-Length", "4"}, {"SERVER", "5"}, {"Sec-WebSocket-Accept", "6"}};
+  std::string out;
+  headers.write_to(out);
+  EXPECT_EQ(out,
+            "Etag: 1\r\nEtag: 2\r\nContent-Length: 3\r\nContent-Length: 4\r\nServer: 5\r\nSec-Websocket-Accept: 6\r\n");
+}
+
+TEST(HTTPHeaders, IequalsFoldsOnlyAsciiLettersAtEveryPosition) {
+  // Compared a word at a time: names of every length from 1 to 40, each
+  // byte in turn changed to its other case (equal) or to a byte 0x20 away
+  // that is not a letter's other case (different).
+  for (std::size_t length = 1; length <= 40; ++length) {
+    std::string name;
+    for (std::size_t i = 0; i < length; ++i) name.push_back(static_cast<char>('a' + i % 26));
+    for (std::size_t at = 0; at < length; ++at) {
+      std::string other = name;
+      other[at] = static_cast<char>(other[at] - 32);
+      EXPECT_TRUE(iequals(name, other)) << name << " " << other;
+      for (auto [x, y] : {std::pair{'@', '`'}, {'[', '{'}, {'^', '~'}, {'\xc1', '\xe1'}, {'z', '{'}}) {
+        std::string a = name, b = name;
+        a[at] = x;
+        b[at] = y;
+        EXPECT_FALSE(iequals(a, b)) << length << " " << at << " " << x << " " << y;
+      }
+    }
+  }
+  EXPECT_FALSE(iequals("Content-Length", "Content-Lengti"));
+  EXPECT_TRUE(iequals("TRANSFER-ENCODING", "transfer-encoding"));
+}
+
 TEST(HTTPHeaders, CROrLFAnywhereInALongValueThrows) {
   // Values are checked eight bytes at a time, the last word overlapping:
   // a forbidden byte at any position of any length is found.
