@@ -136,6 +136,22 @@ TEST(RequestParser, ABareLFFailsBeforeTheHeadIsComplete) {
   EXPECT_EQ(p.error, 400);
 }
 
+TEST(RequestParser, ABareCROrLFAnywhereInALongFieldIsFound) {
+  // The scan skips eight bytes at a time to the next CR or LF: a lone one
+  // at any position of a long value must still stop it.
+  for (std::size_t at = 0; at < 40; ++at) {
+    for (char bad : {'\r', '\n'}) {
+      std::string value(40, 'v');
+      value[at] = bad;
+      Parsed p = parse("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: " + value + "\r\n\r\n");
+      EXPECT_EQ(p.status, Status::kError) << at << " " << int(bad);
+      EXPECT_EQ(p.error, 400) << at;
+    }
+  }
+  Parsed whole = parse("GET / HTTP/1.1\r\nHost: x\r\nUser-Agent: " + std::string(40, 'v') + "\r\n\r\n");
+  EXPECT_EQ(whole.status, Status::kComplete);
+}
+
 TEST(RequestParser, RepeatedEqualContentLengthsAreOneLength) {
   Parsed p = parse("POST / HTTP/1.1\r\n" + kHost + "Content-Length: 007\r\nContent-Length: 7\r\n\r\n");
   ASSERT_EQ(p.status, Status::kComplete);
