@@ -170,6 +170,10 @@ std::size_t skip_to_cr_or_lf(std::string_view data, std::size_t i) noexcept {
   return i;
 }
 
+void assign_if_changed(std::string& to, std::string_view from) {
+  if (to.size() != from.size() || std::memcmp(to.data(), from.data(), from.size()) != 0) to.assign(from);
+}
+
 }  // namespace
 
 Status RequestParser::scan(std::string_view data) {
@@ -241,9 +245,11 @@ bool RequestParser::parse_request_line(std::string_view line, RequestStartLine& 
                      version[6] == '.' && is_digit(version[7]);
   if (!well_formed) return reject(400, "Malformed HTTP version in HTTP Request-Line");
   if (version != "HTTP/1.1" && version != "HTTP/1.0") return reject(505, "HTTP Version Not Supported");
-  start.method.assign(method);
+  // The method and version are nearly always those of the connection's
+  // last request: compared first (a word compare), they are rarely copied.
+  assign_if_changed(start.method, method);
   start.path.assign(target);
-  start.version.assign(version);
+  assign_if_changed(start.version, version);
   return true;
 }
 
