@@ -1,4 +1,4 @@
-"""A fixed number of plaintext requests, for bench/callgrind.sh.
+"""A fixed number of plaintext requests, for bench/cost.sh (//bench:cost).
 
     callgrind_client.py PORT keepalive|pipelined PER_CONNECTION
 
