@@ -147,7 +147,6 @@ Status RequestParser::parse(std::string_view data, RequestStartLine& start, HTTP
   return parse_head(data.substr(head_start_, head_end_ - head_start_), start, headers);
 }
 
-// Checks line endings up to the blank line that ends the head.
 namespace {
 
 // The index of the first CR or LF in `data` at or after `i` (data.size()
@@ -176,6 +175,7 @@ void assign_if_changed(std::string& to, std::string_view from) {
 
 }  // namespace
 
+// Checks line endings up to the blank line that ends the head.
 Status RequestParser::scan(std::string_view data) {
   std::size_t i = scanned_;
   for (; i < data.size(); ++i) {

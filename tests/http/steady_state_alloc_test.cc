@@ -9,7 +9,6 @@
 // and off after the last answer has arrived, so the window holds exactly
 // the requests counted. The server is the one bench/plaintext_server runs:
 // a delegate that answers with four headers, the Date cached per second.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -104,19 +103,11 @@ class HelloServer final : public HTTPServerConnectionDelegate {
 // counts the answers by their body, with no heap use of its own.
 class Client {
  public:
-  explicit Client(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) throw std::runtime_error("connect");
+  // Connected by RawClient (its receive timeout guards every read here).
+  explicit Client(int port) : connection_(port, 10'000), fd_(connection_.fd()) {
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    timeval timeout{.tv_sec = 10, .tv_usec = 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   }
-  ~Client() { ::close(fd_); }
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
@@ -157,7 +148,8 @@ class Client {
     }
   }
 
-  int fd_ = -1;
+  testing::RawClient connection_;
+  int fd_;
   std::array<char, 65536> buffer_{};
   std::size_t kept_ = 0;
 };
