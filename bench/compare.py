@@ -1,4 +1,4 @@
-"""bench/compare: whirl's plaintext server next to nginx and Tornado, in one run.
+"""bench/compare: whirl's plaintext server next to nginx, Bun and Tornado, in one run.
 
 Started by compare.sh (which installs the peers); see bench/README.md.
 
@@ -15,7 +15,9 @@ sees which side was the limit, and the loader's requests per CPU-second
 over all the cell's runs (what the loader-efficiency line compares). Then
 whirl's heap allocations per request (a counting build of the plaintext
 server) and the resident memory per idle keep-alive connection (10,000
-connections) of whirl and nginx.
+connections) of whirl and nginx. Between them, the static cell
+(static_cell.py) and the arena cells (arena_cell.py: baseline,
+limited-conn, json, async, the fixed-rate CPU cost).
 """
 import argparse
 import json
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 
+import arena_cell
 import static_cell
 from bench_lib import LOAD_CORE, NGINX_CONF, SERVER_CORE, Server, parse_wrk, raise_fd_limit, rss_bytes, run_loader, say
 
@@ -221,7 +224,7 @@ def print_ratios(cells):
     say("")
     goals = {("nginx", "keep-alive", 64): 1.25, ("nginx", "pipelined", 64): 4.0, ("tornado", "pipelined", 64): 50.0,
              ("ceiling", "pipelined", 64): 0.5}
-    for peer in ("ceiling", "nginx", "tornado"):
+    for peer in ("ceiling", "nginx", "bun", "tornado"):
         for mode, connections, _ in CELLS:
             for tool in ("loadgen", "wrk"):
                 whirl, other = rate("whirl", tool, mode, connections), rate(peer, tool, mode, connections)
@@ -241,7 +244,7 @@ def draw_png(cells, path, workdir):
     if not shutil.which("gnuplot"):
         say(f"compare: no gnuplot, so no {path}")
         return
-    servers = [s for s in ("whirl", "ceiling", "nginx", "tornado") if any(c["server"] == s for c in cells)]
+    servers = [s for s in ("whirl", "ceiling", "nginx", "bun", "tornado") if any(c["server"] == s for c in cells)]
     groups = []
     for mode, connections, depth in CELLS:
         for tool in ("loadgen", "wrk"):
@@ -295,11 +298,14 @@ def main():
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--json")
     parser.add_argument("--png")
-    parser.add_argument("--skip", default="", help="comma-separated peers to leave out (ceiling, nginx, tornado, wrk)")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated peers to leave out (ceiling, nginx, bun, tornado, wrk)")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--skip-static", action="store_true", help="leave out the static-file cell")
     parser.add_argument("--static-only", action="store_true", help="only the static-file cell")
-    parser.add_argument("--bun", help="the bun binary, for the static cell's Bun column")
+    parser.add_argument("--skip-arena", action="store_true", help="leave out the arena cells (arena_cell.py)")
+    parser.add_argument("--arena-only", action="store_true", help="only the arena cells")
+    parser.add_argument("--bun", help="the bun binary (npm @oven/bun-linux-x64), for the Bun columns")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.duration = 1, 3
@@ -326,6 +332,11 @@ def main():
                                         os.path.join(workdir, "nginx-error.log")], 19302, workdir))
     else:
         say("compare: nginx is not installed (or skipped); no nginx column")
+    if "bun" not in skip and args.bun and os.access(args.bun, os.X_OK):
+        servers.append(Server("bun", [args.bun, os.path.join(args.here, "arena_bun.js"),
+                                      os.path.join(args.here, "arena_data.json"), "19306"], 19306, workdir))
+    else:
+        say("compare: Bun is not installed (npm @oven/bun-linux-x64) or skipped; no Bun column")
     tornado_ok = subprocess.run(["/usr/bin/python3", "-c", "import tornado"], capture_output=True).returncode == 0
     if "tornado" not in skip and tornado_ok:
         servers.append(Server("tornado", ["/usr/bin/python3", os.path.join(args.here, "tornado_plaintext.py"),
@@ -336,16 +347,19 @@ def main():
     say(f"machine: {os.cpu_count()} cores, {os.uname().release}; "
         f"server on core {SERVER_CORE}, load on core {LOAD_CORE}")
     cells = []
-    if not args.static_only:
+    if not args.static_only and not args.arena_only:
         say(f"plaintext benchmark: {args.runs} run(s) of {duration} s per cell after a 1 s warm-up, median quoted")
         cells = measure_cells(servers, Loaders(loadgen, workdir), tools, args.runs, duration)
         print_table(cells)
         print_ratios(cells)
     static = []
-    if not args.skip_static and "wrk" in tools:
+    if not args.skip_static and not args.arena_only and "wrk" in tools:
         static = static_cell.run(args, workdir, args.runs, duration, args.bun)
-    if args.static_only:
-        write_json(args.json, {"static": static, "runs": args.runs, "duration_s": duration})
+    arena = []
+    if not args.skip_arena and not args.static_only:
+        arena = arena_cell.run(args, workdir, args.runs, duration, args.bun)
+    if args.static_only or args.arena_only:
+        write_json(args.json, {"static": static, "arena": arena, "runs": args.runs, "duration_s": duration})
         shutil.rmtree(workdir, ignore_errors=True)
         return 0
 
@@ -361,7 +375,7 @@ def main():
             if server.name in ("whirl", "nginx"):
                 memory.append(idle_memory(server, loadgen, 10000))
 
-    write_json(args.json, {"cells": cells, "static": static, "allocations_per_request": allocations,
+    write_json(args.json, {"cells": cells, "static": static, "arena": arena, "allocations_per_request": allocations,
                            "idle_memory": memory, "runs": args.runs, "duration_s": duration,
                            "cores": os.cpu_count()})
     if args.png:

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# bench/compare: whirl's plaintext server against nginx and Tornado, driven by
-# wrk and by the bundled loadgen, and the static-file cell (whirl's
-# StaticFileHandler against nginx, Bun and Tornado), in one command:
+# bench/compare: whirl's plaintext server against nginx, Bun and Tornado,
+# driven by wrk and by the bundled loadgen, the static-file cell (whirl's
+# StaticFileHandler against nginx, Bun and Tornado) and the arena cells
+# (baseline, limited-conn, json, async, fixed-rate CPU), in one command:
 #
 #   ./bazelw run --config=opt //bench:compare -- [--quick] [--json FILE] [--png FILE]
 #       [--runs 3] [--duration 5] [--skip nginx,tornado,bun,wrk] [--skip-memory]
-#       [--skip-static | --static-only]
+#       [--skip-static | --static-only] [--skip-arena | --arena-only]
 #
 # Run as root, it installs the peers it lacks (nginx-light, wrk,
 # python3-tornado, gnuplot-nox) with apt-get, and Bun from npm; otherwise a
@@ -33,16 +34,16 @@ if ((${#wanted[@]})); then
 fi
 export PATH="$PATH:/usr/sbin"
 
-# Bun (the static cell's Bun column) from npm, cached as bench/ws_compare.sh caches it.
+# Bun (the plaintext, static and arena cells' Bun columns) from npm, cached as bench/ws_compare.sh caches it.
 cache=${WHIRL_BENCH_CACHE:-$HOME/.cache/whirl-bench}
 bun="$cache/bun/lib/node_modules/@oven/bun-linux-x64/bin/bun"
-if [[ ! -x "$bun" ]] && [[ " $* " != *" --skip-static "* ]]; then
+if [[ ! -x "$bun" ]]; then
   if ! command -v npm >/dev/null 2>&1 && [[ $(id -u) -eq 0 ]]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null 2>&1 || true
   fi
   mkdir -p "$cache"
   command -v npm >/dev/null 2>&1 && npm install -g --silent --prefix "$cache/bun" @oven/bun-linux-x64 >/dev/null 2>&1
-  [[ -x "$bun" ]] || echo "compare: could not install Bun (npm @oven/bun-linux-x64); the static cell has no Bun column"
+  [[ -x "$bun" ]] || echo "compare: could not install Bun (npm @oven/bun-linux-x64); no Bun columns"
 fi
 
 # Output paths given relative are relative to where the user ran bazel.

@@ -4,6 +4,8 @@
 //     loadgen http://127.0.0.1:8080/ -c 64 --rate 50000 -d 30     # open loop
 //     loadgen https://localhost:8443/ -c 16 -m POST --body hello
 //     loadgen http://127.0.0.1:8080/ -c 10000 --idle -d 20 --sources 4
+//     loadgen http://127.0.0.1:8080/ -c 512 --mix 'GET /baseline?a=1&b=2' --mix 'POST /baseline?a=1&b=2' --body 3
+//     loadgen http://127.0.0.1:8080/ -c 64 --requests-per-connection 10
 //
 // Closed loop (the default): every connection writes `-p` requests in one
 // send, reads their responses, and repeats, like wrk with a pipelining
@@ -15,6 +17,11 @@
 // is still busy waits, and its latency still runs from the slot: the time
 // it spent queued behind a slow response is the latency a user would have
 // seen (no coordinated omission).
+//
+// A --mix of requests is sent in turn on each connection (request k of a
+// connection is the mix's k mod n). --requests-per-connection N asks for
+// `Connection: close` on a connection's N-th request and opens a new
+// connection once it is answered; the report counts connections opened.
 //
 // --idle: every connection sends one request, reads the response and then
 // stays open and silent for the duration; for measuring a server's memory
@@ -74,14 +81,19 @@ struct Counters {
   std::uint64_t malformed = 0;
   std::uint64_t unexpected = 0;  // bytes with no request outstanding
   std::uint64_t timeouts = 0;
+  std::uint64_t connections = 0;  // opened (not an error)
 
   std::uint64_t errors() const noexcept { return connect_errors + read_errors + malformed + unexpected + timeouts; }
 };
 
 struct Run {
   const bench::LoadgenOptions& options;
-  std::string request{};
-  std::string batch{};  // `depth` requests back to back
+  std::vector<std::string> requests{};  // one per kind of the mix
+  std::vector<std::string> closing{};   // the same, each asking for Connection: close
+  // Closed loop: batch j holds `depth` requests back to back, the mix's
+  // kinds j*depth, j*depth+1, ... (mod its size); the batches repeat with
+  // the mix's period.
+  std::vector<std::string> batches{};
   bool head_requests = false;
   std::vector<whirl::SocketAddress> addresses{};
   std::shared_ptr<const whirl::SSLContext> tls{};
@@ -114,6 +126,8 @@ struct Connection {
   bool timed_out = false;
   bool broken = false;
   std::uint64_t next_slot = 0;  // open loop: the schedule survives reconnects
+  std::uint64_t turn = 0;       // closed loop: batches sent (which batch is next)
+  int sent_here = 0;            // requests on this connection (--requests-per-connection)
   std::unique_ptr<whirl::Semaphore> window;
 };
 
@@ -169,7 +183,7 @@ void record(Run& run, const Answered& answered, TimePoint now) {
   run.latency_ns.record(static_cast<std::uint64_t>(ns < 0 ? 0 : ns), answered.count);
 }
 
-void count_error(Run& run, std::uint64_t Counters::*which) {
+void count(Run& run, std::uint64_t Counters::*which) {
   ++(run.progress.*which);
   if (run.measuring) ++(run.counts.*which);
 }
@@ -208,7 +222,7 @@ Progress parse_responses(Run& run, Connection& conn, std::string_view in, std::s
     taken += used;
     if (result == ResponseParser::Result::kNeedMore) return Progress::kNeedMore;
     if (result == ResponseParser::Result::kError) {
-      count_error(run, &Counters::malformed);
+      count(run, &Counters::malformed);
       note_error(run, fmt::format("malformed response: {}", conn.parser.error_reason()));
       return Progress::kBroken;
     }
@@ -230,7 +244,7 @@ Progress take_responses(Run& run, Connection& conn, TimePoint now) {
   record(run, answered, now);
   if (answered.count != 0) conn.last_progress = now;
   if (progress == Progress::kAllAnswered && stream.buffered() != 0) {
-    count_error(run, &Counters::unexpected);
+    count(run, &Counters::unexpected);
     note_error(run, "the server sent bytes no request asked for");
     return Progress::kBroken;
   }
@@ -265,24 +279,36 @@ Task<bool> read_outstanding(Run& run, Connection& conn) {
     }
     if (closed) {
       if (conn.timed_out) {
-        count_error(run, &Counters::timeouts);
+        count(run, &Counters::timeouts);
       } else if (!conn.sent.empty()) {
-        count_error(run, &Counters::read_errors);
+        count(run, &Counters::read_errors);
       }
       co_return false;
     }
   }
 }
 
+// The closed loop's next send: a batch, or with --requests-per-connection
+// (depth 1) the next request, asking for the close when it is the last.
+const std::string& next_batch(Run& run, Connection& conn) {
+  std::size_t turn = conn.turn++ % run.batches.size();
+  int limit = run.options.requests_per_connection;
+  if (limit == 0) return run.batches[turn];
+  return ++conn.sent_here == limit ? run.closing[turn] : run.batches[turn];
+}
+
 // Closed loop: a batch of `depth` requests, all answers, again.
 Task<void> closed_loop(Run& run, Connection& conn) {
   TimePoint now = Clock::now();
+  int limit = run.options.requests_per_connection;
   while (!run.done) {
-    conn.stream->write(run.batch);  // completion not awaited: the answers say it arrived
+    conn.stream->write(next_batch(run, conn));  // completion not awaited: the answers say it arrived
     expect_answers(conn, run.options.depth, now);
     conn.last_progress = now;
     bool more = co_await read_outstanding(run, conn);
-    if (!more) co_return;
+    // The connection's last request was answered: it is dropped here even
+    // if the server, against the Connection: close it was sent, keeps it.
+    if (!more || (limit != 0 && conn.sent_here >= limit)) co_return;
     now = conn.last_progress;  // when the last answers were taken, in this turn
   }
 }
@@ -297,7 +323,7 @@ Task<void> send_on_schedule(Run& run, Connection& conn, TimePoint origin) {
     ++conn.next_slot;
     if (conn.sent.empty()) conn.last_progress = Clock::now();
     expect_answers(conn, 1, due);
-    conn.stream->write(run.request);
+    conn.stream->write(run.requests[(conn.next_slot - 1) % run.requests.size()]);
   }
 }
 
@@ -334,7 +360,7 @@ Task<void> open_loop(Run& run, Connection& conn, TimePoint origin) {
 // --idle: one exchange, then silence until the run ends.
 Task<void> hold_idle(Run& run, Connection& conn) {
   expect_answers(conn, 1, Clock::now());
-  conn.stream->write(run.request);
+  conn.stream->write(run.requests.front());
   bool answered = co_await read_outstanding(run, conn);
   if (!answered) co_return;
   ++run.idle_open;
@@ -362,12 +388,14 @@ Task<void> connection_task(Run& run, Connection& conn, TimePoint origin) {
       note_error(run, fmt::format("connect: {}", e.what()));
     }
     if (!stream) {
-      count_error(run, &Counters::connect_errors);
+      count(run, &Counters::connect_errors);
       co_await whirl::sleep(100ms);  // a refusing server is not hammered
       continue;
     }
     stream->set_nodelay(true);
+    count(run, &Counters::connections);
     conn.stream = stream.get();
+    conn.sent_here = 0;
     conn.timed_out = false;
     conn.sent.clear();
     conn.parser.start(run.head_requests);
@@ -424,6 +452,8 @@ void print_report(const Run& run, const Report& report) {
   fmt::print("  requests     {} ({:.0f} req/s, {:.2f} MiB/s)\n", c.requests, rate,
              static_cast<double>(c.bytes) / report.seconds / (1 << 20));
   fmt::print("  non-2xx      {}\n", c.non_2xx);
+  fmt::print("  connections  {} opened ({:.0f}/s)\n", c.connections,
+             static_cast<double>(c.connections) / report.seconds);
   fmt::print("  errors       connect {}, read {}, malformed {}, unexpected {}, timeout {}\n", c.connect_errors,
              c.read_errors, c.malformed, c.unexpected, c.timeouts);
   if (!run.first_error.empty()) fmt::print("  first error  {}\n", run.first_error);
@@ -450,12 +480,12 @@ void write_json(const Run& run, const Report& report) {
       "\"requests\": {}, \"req_per_s\": {:.1f}, \"bytes_per_s\": {:.1f}, \"non_2xx\": {}, "
       "\"errors\": {{\"connect\": {}, \"read\": {}, \"malformed\": {}, \"unexpected\": {}, \"timeout\": {}}}, "
       "\"latency_ms\": {{\"p50\": {:.4f}, \"p90\": {:.4f}, \"p99\": {:.4f}, \"p99_9\": {:.4f}, \"max\": {:.4f}}}, "
-      "\"loader_cpu_s\": {:.3f}}}\n",
+      "\"connections_opened\": {}, \"loader_cpu_s\": {:.3f}}}\n",
       o.url, o.connections, o.depth, o.rate, o.idle, report.seconds, c.requests,
       static_cast<double>(c.requests) / report.seconds, static_cast<double>(c.bytes) / report.seconds, c.non_2xx,
       c.connect_errors, c.read_errors, c.malformed, c.unexpected, c.timeouts, ms(h.value_at_percentile(50)),
       ms(h.value_at_percentile(90)), ms(h.value_at_percentile(99)), ms(h.value_at_percentile(99.9)), ms(h.max()),
-      report.cpu);
+      c.connections, report.cpu);
   std::fclose(out);
 }
 
@@ -473,9 +503,17 @@ int main(int argc, char** argv) {
   const bench::LoadgenOptions options = bench::LoadgenOptions::parse(argc, argv);
   raise_fd_limit();
   Run run{.options = options};
-  run.request = options.request();
-  for (int i = 0; i < options.depth; ++i) run.batch += run.request;
-  run.head_requests = options.method == "HEAD";
+  std::size_t kinds = options.request_kinds();
+  for (std::size_t kind = 0; kind < kinds; ++kind) {
+    run.requests.push_back(options.request(kind));
+    run.closing.push_back(options.request(kind, /*last_on_connection=*/true));
+    std::string batch;
+    for (std::size_t i = 0; i < static_cast<std::size_t>(options.depth); ++i) {
+      batch += options.request(kind * static_cast<std::size_t>(options.depth) + i);
+    }
+    run.batches.push_back(std::move(batch));
+  }
+  run.head_requests = options.method == "HEAD" && options.mix.empty();
   if (options.rate > 0) run.slot_interval = seconds(options.connections / options.rate);
   if (options.tls) {
     whirl::SSLOptions tls;

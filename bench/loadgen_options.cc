@@ -19,6 +19,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: loadgen URL [-c CONNECTIONS] [-d SECONDS] [-w WARMUP_SECONDS] [-p PIPELINE_DEPTH]\n"
     "               [-m METHOD] [-H 'Name: value']... [--body TEXT | --body-file FILE]\n"
+    "               [--mix 'METHOD TARGET']... [--requests-per-connection N]\n"
     "               [--rate REQUESTS_PER_S] [--timeout SECONDS] [--idle] [--sources N]\n"
     "               [--batch COMPLETIONS] [--batch-delay-us MICROSECONDS] [--json FILE] [--quiet]\n";
 
@@ -54,6 +55,24 @@ void check_header(const std::string& header) {
     usage(fmt::format("-H wants 'Name: value', not '{}'", header));
   }
 }
+
+// A --mix entry is "METHOD TARGET": a token, one space, an origin-form
+// target without spaces or control bytes (it is sent as written). HEAD is
+// refused: the loader frames every response of a run alike (a HEAD answer
+// has no body), so it cannot sit in a mix.
+void check_mix(const std::string& entry) {
+  std::size_t space = entry.find(' ');
+  std::string_view method = std::string_view(entry).substr(0, space);
+  std::string_view target = space == std::string::npos ? "" : std::string_view(entry).substr(space + 1);
+  bool clean_target = !target.empty() && target.front() == '/' &&
+                      std::none_of(target.begin(), target.end(), [](char c) { return c <= ' ' || c == 0x7f; });
+  if (space == std::string::npos || !whirl::HTTPHeaders::is_token(method) || !clean_target) {
+    usage(fmt::format("--mix wants 'METHOD /target', not '{}'", entry));
+  }
+  if (method == "HEAD") usage("--mix cannot hold HEAD (its answers have no body; run it on its own with -m HEAD)");
+}
+
+bool carries_body(std::string_view method) { return method == "POST" || method == "PUT" || method == "PATCH"; }
 
 // The client's URL rules (whirl/http/url.h), not a copy of them.
 void parse_url(LoadgenOptions& options) {
@@ -101,6 +120,11 @@ LoadgenOptions LoadgenOptions::parse(int argc, char** argv) {
       options.body = value();
     } else if (flag == "--body-file") {
       options.body = read_file(value());
+    } else if (flag == "--mix") {
+      options.mix.push_back(value());
+      check_mix(options.mix.back());
+    } else if (flag == "--requests-per-connection") {
+      options.requests_per_connection = number<int>(flag, value(), 1);
     } else if (flag == "--rate") {
       options.rate = number<double>(flag, value(), 0.001);
     } else if (flag == "--timeout") {
@@ -130,6 +154,9 @@ LoadgenOptions LoadgenOptions::parse(int argc, char** argv) {
   if (options.url.empty()) usage("no URL");
   parse_url(options);
   if (options.sources > 1 && options.host.rfind("127.", 0) != 0) usage("--sources is for a 127.x.y.z target");
+  if (options.requests_per_connection > 0 && (options.depth > 1 || options.rate > 0 || options.idle)) {
+    usage("--requests-per-connection is for the closed loop at depth 1 (no -p, --rate or --idle)");
+  }
   return options;
 }
 
@@ -145,13 +172,23 @@ unsigned LoadgenOptions::completions_per_wait() const {
   return static_cast<unsigned>(std::max(1, connections * 3 / 4));
 }
 
-std::string LoadgenOptions::request() const {
-  std::string out = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\n", method, target, authority);
+std::string LoadgenOptions::request(std::size_t kind, bool last_on_connection) const {
+  std::string_view line_method = method;
+  std::string_view line_target = target;
+  bool with_body = !body.empty() || carries_body(method);
+  if (!mix.empty()) {
+    std::string_view entry = mix[kind % mix.size()];
+    std::size_t space = entry.find(' ');
+    line_method = entry.substr(0, space);
+    line_target = entry.substr(space + 1);
+    with_body = carries_body(line_method);
+  }
+  std::string out = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\n", line_method, line_target, authority);
   for (const std::string& header : headers) out += header + "\r\n";
-  bool wants_length = !body.empty() || method == "POST" || method == "PUT" || method == "PATCH";
-  if (wants_length) out += fmt::format("Content-Length: {}\r\n", body.size());
+  if (last_on_connection) out += "Connection: close\r\n";
+  if (with_body) out += fmt::format("Content-Length: {}\r\n", body.size());
   out += "\r\n";
-  out += body;
+  if (with_body) out += body;
   return out;
 }
 

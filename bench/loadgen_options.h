@@ -3,12 +3,28 @@
 //
 //     loadgen URL [-c CONNECTIONS] [-d SECONDS] [-w WARMUP] [-p DEPTH]
 //                 [-m METHOD] [-H "Name: value"]... [--body TEXT | --body-file F]
+//                 [--mix 'METHOD TARGET']... [--requests-per-connection N]
 //                 [--rate R] [--timeout SECONDS] [--idle] [--sources N]
 //                 [--batch COMPLETIONS] [--batch-delay-us US] [--json FILE] [--quiet]
 //
 // URL is http://host[:port][/path] or https://... Everything is checked
 // here, before a connection opens: a bad flag exits 2 with a line that names
 // it.
+//
+// --mix: each connection sends these requests in turn (the URL's target and
+// -m are then unused), e.g. HttpArena's baseline:
+//
+//     loadgen http://127.0.0.1:8080/ --body 3 --mix 'GET /baseline?a=1&b=2'
+//             --mix 'POST /baseline?a=1&b=2'
+//
+// The body goes with the methods that carry one (POST, PUT, PATCH) and not
+// with the others, so one flag serves a GET/POST mix.
+//
+// --requests-per-connection N: the N-th request of a connection asks for
+// `Connection: close`, and the server's close sends the loader to a new
+// connection, so accept, setup and teardown are in what is measured
+// (HttpArena's limited-conn). Closed loop, depth 1 only: a pipelined batch
+// would run past the close.
 #pragma once
 
 #include <string>
@@ -30,7 +46,9 @@ struct LoadgenOptions {
   std::string method = "GET";
   std::vector<std::string> headers;  // "Name: value"
   std::string body;
-  double rate = 0;  // requests/s over all connections; 0 = as fast as the server answers
+  std::vector<std::string> mix;     // "METHOD TARGET"; empty: method and target
+  int requests_per_connection = 0;  // 0: connections are kept
+  double rate = 0;                  // requests/s over all connections; 0 = as fast as the server answers
   double timeout = 10;
   bool idle = false;  // one request per connection, then hold it open
   int sources = 1;    // spread connections over 127.0.0.1 .. 127.0.0.N
@@ -47,9 +65,13 @@ struct LoadgenOptions {
   // open loop, whose sends must leave on their schedule, and for --idle.
   unsigned completions_per_wait() const;
 
-  // One request, framed: request line, Host, the -H headers, Content-Length
-  // when there is a body (or the method needs one), the body.
-  std::string request() const;
+  // How many different requests a connection cycles through (--mix's count, or 1).
+  std::size_t request_kinds() const noexcept { return mix.empty() ? 1 : mix.size(); }
+
+  // Request `kind` (of request_kinds()), framed: request line, Host, the -H
+  // headers, `Connection: close` when it is a connection's last, then
+  // Content-Length and the body when the method carries one.
+  std::string request(std::size_t kind = 0, bool last_on_connection = false) const;
 };
 
 }  // namespace bench

@@ -3,10 +3,10 @@
 # answers wrongly on purpose: every response is counted where it belongs,
 # and nothing malformed is accepted.
 #
-#   loadgen_test.sh LOADGEN PLAINTEXT_SERVER FAKE_SERVER_PY
+#   loadgen_test.sh LOADGEN PLAINTEXT_SERVER FAKE_SERVER_PY ARENA_SERVER ARENA_DATA
 set -uo pipefail
 
-loadgen=$1 server=$2 fake=$3
+loadgen=$1 server=$2 fake=$3 arena=$4 arena_data=$5
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -61,6 +61,30 @@ check "POST with a body is answered" test "$(field "$work/post.json" 'requests >
 "$loadgen" "http://127.0.0.1:$port/" -c 50 --idle -d 1 -w 0 --quiet --json "$work/idle.json" >/dev/null
 check "idle mode makes one request per connection" test "$(field "$work/idle.json" 'requests')" = 50
 
+# A --mix against the arena server: its baseline answers 400 unless the
+# query's a and b (and, for a POST, the body) are integers, so a request of
+# the mix sent without its body would show as non-2xx.
+"$arena" --port 0 --address 127.0.0.1 --data "$arena_data" >"$work/arena.out" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do grep -q serving "$work/arena.out" && break; sleep 0.05; done
+arena_port=$(sed -nE 's|.*127\.0\.0\.1:([0-9]+)/.*|\1|p' "$work/arena.out")
+"$loadgen" "http://127.0.0.1:$arena_port/" -c 4 -d 0.5 -w 0 --body 3 --mix 'GET /baseline?a=1&b=2' \
+  --mix 'POST /baseline?a=1&b=2' --quiet --json "$work/mix.json" >/dev/null
+check "a GET/POST mix is answered without errors" test "$(field "$work/mix.json" 'requests > 100 and non_2xx == 0 and sum(errors.values()) == 0')" = True
+"$loadgen" "http://127.0.0.1:$arena_port/" -c 4 -d 0.5 -w 0 --mix 'POST /baseline?a=1&b=2' --quiet \
+  --json "$work/mix_nobody.json" >/dev/null
+check "a mix's POST without its body is refused by the server (the control)" test "$(field "$work/mix_nobody.json" 'requests > 0 and non_2xx == requests')" = True
+
+# --requests-per-connection: each connection carries exactly N requests, so
+# over the window requests / connections opened is N (give or take the
+# connections cut by the window's ends).
+"$loadgen" "http://127.0.0.1:$port/" -c 4 -d 1 -w 0.2 --requests-per-connection 10 --quiet \
+  --json "$work/limited.json" >"$work/limited.txt"
+check "--requests-per-connection 10 opens a connection per 10 requests" test "$(field "$work/limited.json" 'requests > 500 and 9 <= requests / connections_opened <= 11 and sum(errors.values()) == 0')" = True
+check "the report counts connections opened" grep -q 'connections  [0-9]* opened' "$work/limited.txt"
+"$loadgen" "http://127.0.0.1:$port/" -c 4 -d 0.5 -w 0 --quiet --json "$work/kept.json" >/dev/null
+check "without it, connections are kept (the control)" test "$(field "$work/kept.json" 'connections_opened')" = 0
+
 fake_run() {  # fake_run MODE [DEPTH]: starts the fake server in MODE, runs loadgen, leaves $work/MODE.json
   local mode=$1 depth=${2:-2} fake_port
   python3 "$fake" "$mode" >"$work/$mode.port" &
@@ -105,6 +129,12 @@ check "a bad flag exits 2" test $? -eq 2
 check "a zero batching delay exits 2" test $? -eq 2
 "$loadgen" "ftp://127.0.0.1/" >/dev/null 2>&1
 check "a bad URL exits 2" test $? -eq 2
+"$loadgen" "http://127.0.0.1:$port/" --mix 'HEAD /' >/dev/null 2>&1
+check "HEAD in a mix exits 2" test $? -eq 2
+"$loadgen" "http://127.0.0.1:$port/" --mix 'GET no-slash' >/dev/null 2>&1
+check "a mix entry without an origin-form target exits 2" test $? -eq 2
+"$loadgen" "http://127.0.0.1:$port/" --requests-per-connection 10 -p 4 >/dev/null 2>&1
+check "--requests-per-connection with pipelining exits 2" test $? -eq 2
 
 echo "$((checks - failures))/$checks checks passed"
 exit $((failures > 0))
