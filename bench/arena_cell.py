@@ -70,7 +70,7 @@ http {{
   server {{
     listen 127.0.0.1:{port} backlog=4096;
     location = / {{ default_type text/plain; return 200 "Hello, World!"; }}
-    location = /json {{ default_type "application/json; charset=UTF-8"; alias {data}; }}
+    location = /json {{ default_type application/json; charset utf-8; charset_types application/json; alias {data}; }}
   }}
 }}
 """

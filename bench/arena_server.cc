@@ -15,6 +15,7 @@
 // naming the argument: a benchmark that mistyped its request must see
 // errors, not a server that made something up.
 #include <fmt/core.h>
+#include <sys/socket.h>
 
 #include <charconv>
 #include <chrono>
@@ -118,6 +119,8 @@ nlohmann::json load_document(const examples::ServerFlags& flags, const std::stri
 
 }  // namespace
 
+constexpr int kBacklog = 4096;
+
 int main(int argc, char** argv) {
   std::string data_path;
   examples::ServerFlags flags = examples::ServerFlags::parse(
@@ -136,7 +139,11 @@ int main(int argc, char** argv) {
   app.add_handler<JsonHandler>("/json", &document);
   app.add_handler<DelayHandler>("/delay/{ms:[0-9]+}");
   whirl::HTTPServer server(app, {.ssl_options = flags.ssl_options()});
-  flags.bind_or_exit([&] { server.bind(flags.port, flags.address); });
+  // The accept queue the peers get in compare (nginx's backlog=4096,
+  // Tornado's listen(backlog=4096)): a burst of connects that overflows
+  // Tornado's default 128 loses SYNs, which the client retries after a
+  // second, and the open loop counts that second as latency.
+  flags.bind_or_exit([&] { server.bind(flags.port, flags.address, AF_UNSPEC, kBacklog); });
   fmt::print("arena_server: serving http://{}:{}/\n", flags.address.empty() ? "127.0.0.1" : flags.address,
              server.addresses().front().port());
   std::fflush(stdout);

@@ -19,7 +19,6 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>

@@ -24,6 +24,7 @@
 // operator new calls and requests served so far, this process), so
 // bench/compare.sh can measure heap allocations per request in steady state.
 #include <fmt/core.h>
+#include <sys/socket.h>
 
 #include <string_view>
 
@@ -111,6 +112,8 @@ Task<void> PlaintextRequest::finish() {
 
 }  // namespace
 
+constexpr int kBacklog = 4096;
+
 int main(int argc, char** argv) {
   examples::ServerFlags flags = examples::ServerFlags::parse(argc, argv, "plaintext_server");
   PlaintextServer delegate;
@@ -119,7 +122,11 @@ int main(int argc, char** argv) {
   // wait an hour.
   whirl::HTTPServer server(delegate,
                            {.ssl_options = flags.ssl_options(), .server_header = "whirl", .date_header = true});
-  flags.bind_or_exit([&] { server.bind(flags.port, flags.address); });
+  // The accept queue the peers get in compare (nginx's backlog=4096,
+  // Tornado's listen(backlog=4096)): a burst of connects that overflows
+  // Tornado's default 128 loses SYNs, which the client retries after a
+  // second, and the open loop counts that second as latency.
+  flags.bind_or_exit([&] { server.bind(flags.port, flags.address, AF_UNSPEC, kBacklog); });
   fmt::print("plaintext_server: serving http://{}:{}/{}\n", flags.address.empty() ? "127.0.0.1" : flags.address,
              server.addresses().front().port(),
              flags.processes != 1 ? fmt::format(" ({} processes)", flags.processes) : "");

@@ -14,6 +14,16 @@ int zlib_window_bits(const ZlibFormat& format) noexcept {
 constexpr std::size_t kOutChunk = 16 * 1024;
 }  // namespace
 
+ZlibFormat ZlibFormat::gzip_for(std::uint64_t size) noexcept {
+  constexpr std::uint64_t kLookahead = 262;  // zlib's MIN_LOOKAHEAD: the window's part it cannot match into
+  ZlibFormat format;
+  while (format.window_bits > 9 && size + kLookahead <= (std::uint64_t{1} << (format.window_bits - 1))) {
+    --format.window_bits;
+    format.mem_level = std::max(1, format.mem_level - 1);
+  }
+  return format;
+}
+
 GzipDecompressor::GzipDecompressor(std::uint64_t max_output, std::size_t piece_size, ZlibFormat format)
     : stream_(std::make_unique<z_stream>()), max_output_(max_output), raw_(format.raw) {
   if (inflateInit2(stream_.get(), zlib_window_bits(format)) != Z_OK) throw GzipError("inflateInit2 failed");
@@ -79,13 +89,19 @@ GzipCompressor::~GzipCompressor() { deflateEnd(stream_.get()); }
 void GzipCompressor::run(std::string_view input, std::string& out, int mode) {
   stream_->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
   stream_->avail_in = static_cast<uInt>(input.size());
+  // Room for what this input can become (deflateBound, plus a flush's few
+  // bytes), doubling when zlib has more (input it held back earlier), at
+  // most kOutChunk a pass: a 1 KiB body compressed whole fills one exact
+  // pass instead of zeroing 16 KiB of string.
+  std::size_t room = std::min<std::size_t>(kOutChunk, deflateBound(stream_.get(), stream_->avail_in) + 64);
   for (;;) {
     std::size_t old_size = out.size();
-    out.resize(old_size + kOutChunk);
+    out.resize(old_size + room);
     stream_->next_out = reinterpret_cast<Bytef*>(out.data() + old_size);
-    stream_->avail_out = static_cast<uInt>(kOutChunk);
+    stream_->avail_out = static_cast<uInt>(room);
     int status = deflate(stream_.get(), mode);
-    out.resize(old_size + kOutChunk - stream_->avail_out);
+    out.resize(old_size + room - stream_->avail_out);
+    room = std::min(kOutChunk, 2 * room);
     if (status == Z_STREAM_ERROR) throw GzipError("deflate failed");
     if (status == Z_STREAM_END) return;
     if (stream_->avail_out != 0 && stream_->avail_in == 0) return;  // all input taken and flushed
@@ -98,15 +114,16 @@ void GzipCompressor::compress(std::string_view input, std::string& out, bool flu
 
 void GzipCompressor::finish(std::string& out) { run({}, out, Z_FINISH); }
 
+void GzipCompressor::finish(std::string_view last, std::string& out) { run(last, out, Z_FINISH); }
+
 void GzipCompressor::reset() {
   if (deflateReset(stream_.get()) != Z_OK) throw GzipError("deflateReset failed");
 }
 
 std::string gzip_compress(std::string_view data, int level) {
-  GzipCompressor compressor(level);
+  GzipCompressor compressor(level, ZlibFormat::gzip_for(data.size()));
   std::string out;
-  compressor.compress(data, out);
-  compressor.finish(out);
+  compressor.finish(data, out);
   return out;
 }
 

@@ -50,6 +50,18 @@ struct ZlibFormat {
   int mem_level = 8;     // the compressor's memory, 1..9 (zlib's default 8)
 
   static ZlibFormat raw_deflate(int window_bits, int mem_level = 8) noexcept { return {true, window_bits, mem_level}; }
+
+  // gzip sized for an input of `size` bytes compressed whole (a response
+  // body known at once): the window shrinks, by halves down to 512 bytes,
+  // while the input still fits in what the smaller window can reach, and
+  // the memory level follows it down. zlib can look back at most the
+  // window less its 262-byte lookahead (MIN_LOOKAHEAD), so no match the
+  // full window would find is lost; what is saved is setting up zlib's
+  // state: about 270 KiB at the defaults (above malloc's mmap threshold,
+  // so an mmap, a munmap and their page faults per response) against
+  // about 10 KiB for a 1 KiB JSON body. nginx's gzip filter sizes its
+  // state by Content-Length the same way.
+  static ZlibFormat gzip_for(std::uint64_t size) noexcept;
 };
 
 class GzipDecompressor {
@@ -96,6 +108,8 @@ class GzipCompressor {
   // so far becomes decodable (Z_SYNC_FLUSH, for streamed responses).
   void compress(std::string_view input, std::string& out, bool flush = false);
   void finish(std::string& out);
+  // compress(last) and finish in one pass: for a body given whole.
+  void finish(std::string_view last, std::string& out);
   // Forgets the stream so far (its window too).
   void reset();
 

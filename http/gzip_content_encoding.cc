@@ -31,7 +31,8 @@ std::unique_ptr<GZipContentEncoding> GZipContentEncoding::transform_first_chunk(
   if (!compressible_type(headers.get("Content-Type"))) return nullptr;
   headers.add("Vary", "Accept-Encoding");
   headers.set("Content-Encoding", "gzip");
-  auto encoding = std::make_unique<GZipContentEncoding>();
+  // A streamed body's size is unknown: the full window.
+  auto encoding = std::make_unique<GZipContentEncoding>(finishing ? ZlibFormat::gzip_for(chunk.size()) : ZlibFormat{});
   encoding->transform_chunk(chunk, finishing);
   // A length the handler set counted the uncompressed bytes (Tornado's
   // transform does the same): the whole body's is known now, a streamed
@@ -46,8 +47,11 @@ std::unique_ptr<GZipContentEncoding> GZipContentEncoding::transform_first_chunk(
 
 void GZipContentEncoding::transform_chunk(std::string& chunk, bool finishing) {
   out_.clear();
-  compressor_.compress(chunk, out_, /*flush=*/!finishing);
-  if (finishing) compressor_.finish(out_);
+  if (finishing) {
+    compressor_.finish(chunk, out_);
+  } else {
+    compressor_.compress(chunk, out_, /*flush=*/true);
+  }
   chunk.swap(out_);
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/gzip_content_encoding.h"
+#include "whirl/http/json_encode.h"
 #include "whirl/http/static_file_handler.h"
 #include "whirl/runtime/errors.h"
 #include "whirl/runtime/log.h"
@@ -25,19 +26,6 @@ std::optional<Method> method_named(std::string_view name) noexcept {
     if (text == name) return method;
   }
   return std::nullopt;
-}
-
-// Tornado's json_encode: "</" becomes "<\/", so that JSON written into a
-// page cannot end its <script> element. A '<' can only occur inside a JSON
-// string, where "\/" means '/'.
-std::string json_encode(const nlohmann::json& value) {
-  // Bytes that are not UTF-8 (a percent-decoded argument) become U+FFFD
-  // rather than a 500: JSON text is UTF-8 by definition (RFC 8259 §8.1).
-  std::string text = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  for (std::size_t at = text.find("</"); at != std::string::npos; at = text.find("</", at + 3)) {
-    text.insert(at + 1, 1, '\\');
-  }
-  return text;
 }
 
 }  // namespace
@@ -93,7 +81,9 @@ void RequestHandler::write_json(const nlohmann::json& object) {
     // old browsers let another site's page run and read (JSON hijacking).
     throw std::invalid_argument("write() takes a JSON object; wrap arrays and scalars in one");
   }
-  write(std::string_view(json_encode(object)));
+  if (finished_) throw std::logic_error("Cannot write() after finish()");
+  // Straight into the body buffer (json_encode.h: dump()'s text, "</" escaped).
+  json_encode(object, write_buffer_);
   set_header("Content-Type", "application/json; charset=UTF-8");
 }
 
