@@ -15,7 +15,6 @@
 // naming the argument: a benchmark that mistyped its request must see
 // errors, not a server that made something up.
 #include <fmt/core.h>
-#include <sys/socket.h>
 
 #include <charconv>
 #include <chrono>
@@ -25,11 +24,11 @@
 #include <string>
 #include <string_view>
 
+#include "bench/bench_server.h"
 #include "examples/server_flags.h"
 #include "whirl/http/httpserver.h"
 #include "whirl/http/web.h"
 #include "whirl/runtime/gen.h"
-#include "whirl/runtime/ioloop.h"
 
 using whirl::HTTPError;
 using whirl::Task;
@@ -119,8 +118,6 @@ nlohmann::json load_document(const examples::ServerFlags& flags, const std::stri
 
 }  // namespace
 
-constexpr int kBacklog = 4096;
-
 int main(int argc, char** argv) {
   std::string data_path;
   examples::ServerFlags flags = examples::ServerFlags::parse(
@@ -139,20 +136,10 @@ int main(int argc, char** argv) {
   app.add_handler<JsonHandler>("/json", &document);
   app.add_handler<DelayHandler>("/delay/{ms:[0-9]+}");
   whirl::HTTPServer server(app, {.ssl_options = flags.ssl_options()});
-  // The accept queue the peers get in compare (nginx's backlog=4096,
-  // Tornado's listen(backlog=4096)): a burst of connects that overflows
-  // Tornado's default 128 loses SYNs, which the client retries after a
-  // second, and the open loop counts that second as latency.
-  flags.bind_or_exit([&] { server.bind(flags.port, flags.address, AF_UNSPEC, kBacklog); });
+  bench::listen(server, flags);
   fmt::print("arena_server: serving http://{}:{}/\n", flags.address.empty() ? "127.0.0.1" : flags.address,
              server.addresses().front().port());
   std::fflush(stdout);
-  server.start(flags.processes);
-  whirl::IOLoop& loop = whirl::IOLoop::current();
-  examples::run_until_drained(loop, [&]() -> Task<void> {
-    server.stop();
-    co_await server.close_all_connections();
-    loop.stop();
-  });
+  bench::serve_until_drained(server, flags.processes);
   return 0;
 }

@@ -24,16 +24,15 @@
 // operator new calls and requests served so far, this process), so
 // bench/compare.sh can measure heap allocations per request in steady state.
 #include <fmt/core.h>
-#include <sys/socket.h>
 
 #include <string_view>
 
+#include "bench/bench_server.h"
 #include "bench/counting_allocator.h"
 #include "examples/server_flags.h"
 #include "whirl/http/httpserver.h"
 #include "whirl/http/web.h"
 #include "whirl/runtime/internal/frame_pool.h"
-#include "whirl/runtime/ioloop.h"
 
 using whirl::HTTPConnection;
 using whirl::HTTPHeaders;
@@ -112,8 +111,6 @@ Task<void> PlaintextRequest::finish() {
 
 }  // namespace
 
-constexpr int kBacklog = 4096;
-
 int main(int argc, char** argv) {
   examples::ServerFlags flags = examples::ServerFlags::parse(argc, argv, "plaintext_server");
   PlaintextServer delegate;
@@ -122,22 +119,11 @@ int main(int argc, char** argv) {
   // wait an hour.
   whirl::HTTPServer server(delegate,
                            {.ssl_options = flags.ssl_options(), .server_header = "whirl", .date_header = true});
-  // The accept queue the peers get in compare (nginx's backlog=4096,
-  // Tornado's listen(backlog=4096)): a burst of connects that overflows
-  // Tornado's default 128 loses SYNs, which the client retries after a
-  // second, and the open loop counts that second as latency.
-  flags.bind_or_exit([&] { server.bind(flags.port, flags.address, AF_UNSPEC, kBacklog); });
+  bench::listen(server, flags);
   fmt::print("plaintext_server: serving http://{}:{}/{}\n", flags.address.empty() ? "127.0.0.1" : flags.address,
              server.addresses().front().port(),
              flags.processes != 1 ? fmt::format(" ({} processes)", flags.processes) : "");
   std::fflush(stdout);
-  server.start(flags.processes);
-
-  whirl::IOLoop& loop = whirl::IOLoop::current();
-  examples::run_until_drained(loop, [&]() -> Task<void> {
-    server.stop();
-    co_await server.close_all_connections();
-    loop.stop();
-  });
+  bench::serve_until_drained(server, flags.processes);
   return 0;
 }

@@ -6,19 +6,16 @@
 // gets it: an Application with the handler mounted, access log off,
 // compress_response off (the loaders ask for no gzip either way).
 #include <fmt/core.h>
-#include <sys/socket.h>
 
 #include <memory>
 #include <string>
 #include <system_error>
 
+#include "bench/bench_server.h"
 #include "examples/server_flags.h"
 #include "whirl/http/httpserver.h"
 #include "whirl/http/static_file_handler.h"
 #include "whirl/http/web.h"
-#include "whirl/runtime/ioloop.h"
-
-constexpr int kBacklog = 4096;
 
 int main(int argc, char** argv) {
   std::string root;
@@ -39,20 +36,10 @@ int main(int argc, char** argv) {
   whirl::Application app({.access_log = false});
   app.add_handler<whirl::StaticFileHandler>("/static/{path:.*}", files);
   whirl::HTTPServer server(app, {.ssl_options = flags.ssl_options()});
-  // The accept queue the peers get in compare (nginx's backlog=4096,
-  // Tornado's listen(backlog=4096)): a burst of connects that overflows
-  // Tornado's default 128 loses SYNs, which the client retries after a
-  // second, and the open loop counts that second as latency.
-  flags.bind_or_exit([&] { server.bind(flags.port, flags.address, AF_UNSPEC, kBacklog); });
+  bench::listen(server, flags);
   fmt::print("static_server: serving {} at http{}://{}:{}/static/\n", root, flags.tls_cert.empty() ? "" : "s",
              flags.address.empty() ? "127.0.0.1" : flags.address, server.addresses().front().port());
   std::fflush(stdout);
-  server.start(flags.processes);
-  whirl::IOLoop& loop = whirl::IOLoop::current();
-  examples::run_until_drained(loop, [&]() -> whirl::Task<void> {
-    server.stop();
-    co_await server.close_all_connections();
-    loop.stop();
-  });
+  bench::serve_until_drained(server, flags.processes);
   return 0;
 }

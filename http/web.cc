@@ -54,11 +54,35 @@ void RequestHandler::initialize(Application* application, HTTPServerRequest* req
   clear();
 }
 
+namespace {
+
+// The headers Tornado's clear() starts a response with (Server,
+// Content-Type, Date), built once a second per thread and copied into each
+// handler: add() would check and case every name and value again on every
+// request (~1,500 instructions of a pipelined request's ~12,700).
+const HTTPHeaders& default_headers(std::string_view server) {
+  struct Defaults {
+    std::string server;
+    std::string date;
+    HTTPHeaders headers;
+  };
+  thread_local Defaults defaults;
+  std::string_view date = cached_http_date();
+  if (defaults.date != date || defaults.server != server || defaults.headers.empty()) {
+    defaults.headers.clear();
+    defaults.headers.add("Server", server);
+    defaults.headers.add("Content-Type", "text/html; charset=UTF-8");
+    defaults.headers.add("Date", date);
+    defaults.server.assign(server);
+    defaults.date.assign(date);
+  }
+  return defaults.headers;
+}
+
+}  // namespace
+
 void RequestHandler::clear() {
-  headers_.clear();
-  headers_.add("Server", application_->settings().server_header);
-  headers_.add("Content-Type", "text/html; charset=UTF-8");
-  headers_.add("Date", cached_http_date());
+  headers_ = default_headers(application_->settings().server_header);
   status_code_ = 200;
   reason_.clear();
   write_buffer_.clear();
