@@ -22,8 +22,10 @@ answer (plaintext by `return 200`, the JSON as a file with `gzip on` at
 level 6: it serves, it does not serialise; it has no arithmetic or timer
 without modules nginx-light lacks) and Tornado (bench/tornado_arena.py),
 for context. Each is pinned to the server core; loadgen runs on the other.
-Runs interleave server by server as in the plaintext cells; the median
-run is quoted with the server's and the loader's CPU.
+Runs interleave server by server as in the plaintext cells, each after the
+servers are quiet again (bench_lib.settle: Tornado drains a 10,000-connection
+backlog for seconds after its loader stops); the median run is quoted with
+the server's and the loader's CPU.
 """
 import json
 import os
@@ -32,7 +34,7 @@ import subprocess
 import threading
 import time
 
-from bench_lib import LOAD_CORE, Server, children_cpu, raise_fd_limit, say
+from bench_lib import LOAD_CORE, Server, children_cpu, raise_fd_limit, say, settle
 
 PORTS = {"whirl": 19321, "bun": 19322, "nginx": 19323, "tornado": 19324}
 DELAY_MS = 15
@@ -206,10 +208,12 @@ def run(args, workdir, runs, duration, bun):
             cell_name, _, connections, serves = cell
             here = [(name, server) for name, server in servers if name in serves]
             for _, server in here:  # warm-up, not recorded
+                settle([s for _, s in servers])
                 measure(loadgen, workdir, server, cell, 1)
             by_server = {name: [] for name, _ in here}
             for _ in range(runs):
                 for name, server in here:
+                    settle([s for _, s in servers])
                     by_server[name].append(measure(loadgen, workdir, server, cell, duration))
             for name, _ in here:
                 ordered = sorted(by_server[name], key=lambda r: r["req_per_s"])

@@ -104,6 +104,21 @@ class Server:
                 self.process.wait()
 
 
+def settle(servers, quiet_share=0.02, longest=15.0):
+    """Waits until no server uses more than `quiet_share` of a core (over 0.2 s),
+    at most `longest` seconds. A server left with a backlog by the run before
+    (Tornado answers 10,000 delayed requests for seconds after its loader
+    has gone) would otherwise take the shared server core from the next
+    server measured."""
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        before = cpu_ticks([pid for server in servers for pid in server.pids])
+        time.sleep(0.2)
+        after = cpu_ticks([pid for server in servers for pid in server.pids])
+        if (after - before) / HZ / 0.2 <= quiet_share:
+            return
+
+
 def children_cpu():
     """CPU seconds of this script's waited-for children so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)

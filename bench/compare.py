@@ -32,7 +32,8 @@ import time
 
 import arena_cell
 import static_cell
-from bench_lib import LOAD_CORE, NGINX_CONF, SERVER_CORE, Server, parse_wrk, raise_fd_limit, rss_bytes, run_loader, say
+from bench_lib import (LOAD_CORE, NGINX_CONF, SERVER_CORE, Server, parse_wrk, raise_fd_limit, rss_bytes, run_loader, say,
+                       settle)
 
 CELLS = [  # (mode, connections, depth)
     ("keep-alive", 64, 1),
@@ -106,6 +107,7 @@ def measure_cells(servers, loaders, tools, runs, duration):
             for _ in range(runs):
                 for tool in tools:
                     for server in servers:
+                        settle(servers)
                         results[(server.name, tool)].append(
                             loaders.measure(tool, server, connections, depth, duration))
             for tool in tools:
