@@ -14,14 +14,7 @@ trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do grep -q serving "$work/server.out" && break; sleep 0.05; done
 base="http://127.0.0.1:$(sed -nE 's|.*127\.0\.0\.1:([0-9]+)/.*|\1|p' "$work/server.out")"
 
-failures=0 checks=0
-check() {  # check NAME COMMAND...
-  checks=$((checks + 1))
-  if "${@:2}"; then echo "ok   $1"; else
-    echo "FAIL $1"
-    failures=$((failures + 1))
-  fi
-}
+source "$(dirname "$0")/check_lib.sh"
 status() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 
 check "/ answers Hello, World!" test "$(curl -s "$base/")" = "Hello, World!"
@@ -45,5 +38,4 @@ check "/delay/200 waits its 200 ms" test "$elapsed_ms" -ge 200
 check "a delay over 10 s is a 400" test "$(status "$base/delay/10001")" = 400
 check "an unknown path is a 404" test "$(status "$base/nowhere")" = 404
 
-echo "$((checks - failures))/$checks checks passed"
-exit $((failures > 0))
+finish_checks

@@ -15,15 +15,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-failures=0 checks=0
-check() {  # check NAME COMMAND...
-  checks=$((checks + 1))
-  if "${@:2}"; then echo "ok   $1"; else
-    echo "FAIL $1"
-    failures=$((failures + 1))
-    return 1
-  fi
-}
+source "$(dirname "$0")/check_lib.sh"
 field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, d))" "$1" "$2"; }
 
 "$server" --port 0 --address 127.0.0.1 >"$work/server.out" 2>&1 &
@@ -136,5 +128,4 @@ check "a mix entry without an origin-form target exits 2" test $? -eq 2
 "$loadgen" "http://127.0.0.1:$port/" --requests-per-connection 10 -p 4 >/dev/null 2>&1
 check "--requests-per-connection with pipelining exits 2" test $? -eq 2
 
-echo "$((checks - failures))/$checks checks passed"
-exit $((failures > 0))
+finish_checks
