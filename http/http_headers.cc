@@ -6,6 +6,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "whirl/http/byte_scan.h"
+
 namespace whirl {
 
 namespace {
@@ -27,11 +29,7 @@ constexpr auto kNameBytes = [] {
   return table;
 }();
 
-std::uint64_t load64(const char* p) noexcept {
-  std::uint64_t word;
-  std::memcpy(&word, p, 8);
-  return word;
-}
+using byte_scan::load64;
 
 std::uint32_t load32(const char* p) noexcept {
   std::uint32_t word;
@@ -154,18 +152,12 @@ bool check_name(std::string_view name) {
 // checked on every add() of every response, and a byte loop with three
 // compares cost more than the rest of add() together (callgrind).
 bool has_cr_lf_nul(std::string_view text) noexcept {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
-  // Non-zero exactly when some byte of x is zero (the classic test; it can
-  // misplace which byte, never whether one is).
-  auto has_zero_byte = [](std::uint64_t x) { return ((x - kOnes) & ~x & kHighs) != 0; };
   const char* p = text.data();
   std::size_t n = text.size();
   std::size_t i = 0;
   auto bad_word = [&](std::size_t at) {
-    std::uint64_t x;
-    std::memcpy(&x, p + at, 8);
-    return has_zero_byte(x) || has_zero_byte(x ^ (kOnes * '\r')) || has_zero_byte(x ^ (kOnes * '\n'));
+    std::uint64_t word = load64(p + at);
+    return byte_scan::has_zero(word) || byte_scan::has_byte(word, '\r') || byte_scan::has_byte(word, '\n');
   };
   if (n < 8) {
     for (; i < n; ++i) {
@@ -219,8 +211,8 @@ namespace {
 // 'A'..'Z' (7-bit sums that cannot carry across bytes), and 0x20 is added
 // to those bytes.
 std::uint64_t fold_word(std::uint64_t word) noexcept {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+  using byte_scan::kHighs;
+  using byte_scan::kOnes;
   std::uint64_t low7 = word & ~kHighs;
   std::uint64_t at_least_a = low7 + kOnes * (0x80 - 'A');
   std::uint64_t above_z = low7 + kOnes * (0x7F - 'Z');

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "whirl/http/byte_scan.h"
+
 namespace whirl {
 namespace {
 
@@ -22,26 +24,18 @@ constexpr std::array<bool, 256> kPlain = [] {
   return plain;
 }();
 
-// Some byte of `word` is zero. Exact when it says none; a "some" may be
-// false only past a byte that really is zero, and a "some" only sends the
-// word to the byte-by-byte check, so it is never wrong.
-constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
-constexpr bool has_zero_byte(std::uint64_t word) noexcept { return ((word - kOnes) & ~word & kHighs) != 0; }
-
-// Eight bytes at a time: none above 0x7f, none below 0x20 (with the high
-// bit clear, a byte is below 0x20 when its 0x60 bits are zero), none of '"',
-// '\\' or '<'; the tail, and any word that fails, byte by byte.
+// Eight bytes at a time (byte_scan.h): none above 0x7f, none below 0x20,
+// none of '"', '\\' or '<'; the tail, and a word that has one, byte by byte.
 bool is_plain(std::string_view text) noexcept {
+  using namespace byte_scan;
   const char* p = text.data();
   const char* end = p + text.size();
   for (; end - p >= 8; p += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, p, 8);
-    bool unusual = (word & kHighs) != 0 || has_zero_byte(word & (0x60ULL * kOnes)) ||
-                   has_zero_byte(word ^ ('"' * kOnes)) || has_zero_byte(word ^ ('\\' * kOnes)) ||
-                   has_zero_byte(word ^ ('<' * kOnes));
-    if (unusual) break;
+    std::uint64_t word = load64(p);
+    if (has_high_bit(word) || has_byte_below(word, 0x20) || has_byte(word, '"') || has_byte(word, '\\') ||
+        has_byte(word, '<')) {
+      break;
+    }
   }
   for (; p < end; ++p) {
     if (!kPlain[static_cast<unsigned char>(*p)]) return false;

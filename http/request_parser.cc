@@ -6,6 +6,8 @@
 #include <cstring>
 #include <limits>
 
+#include "whirl/http/byte_scan.h"
+
 namespace whirl {
 
 namespace {
@@ -153,17 +155,10 @@ namespace {
 // if none). Eight bytes at a time: the head's scan visits every byte of
 // every request, and a byte loop was the parser's largest cost.
 std::size_t skip_to_cr_or_lf(std::string_view data, std::size_t i) noexcept {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
   for (; i + 8 <= data.size(); i += 8) {
-    std::uint64_t word;
-    std::memcpy(&word, data.data() + i, 8);
-    std::uint64_t cr = word ^ (kOnes * '\r');
-    std::uint64_t lf = word ^ (kOnes * '\n');
-    // Non-zero when some byte of cr or lf is zero: the classic test, which
-    // may misplace which byte but never misses one. The bytes are then
-    // looked at one by one below.
-    if ((((cr - kOnes) & ~cr) | ((lf - kOnes) & ~lf)) & kHighs) break;
+    std::uint64_t word = byte_scan::load64(data.data() + i);
+    // A word that has one goes to the byte loop below, which finds it.
+    if (byte_scan::has_byte(word, '\r') || byte_scan::has_byte(word, '\n')) break;
   }
   while (i < data.size() && data[i] != '\r' && data[i] != '\n') ++i;
   return i;

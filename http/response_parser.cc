@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "whirl/http/byte_scan.h"
 #include "whirl/http/http_headers.h"
 
 namespace whirl {
@@ -18,16 +19,11 @@ std::string_view last_element(std::string_view list) noexcept {
 
 // True when none of the n bytes is below 0x20 or DEL (so also no HTAB: a
 // false answer only sends the caller to its exact byte loop). Eight bytes
-// per step with the classic "has a byte less than" bit trick: a byte b <
-// 0x20 (b < 0x80) borrows in b - 0x20 and keeps its top bit clear in ~b.
+// per step (byte_scan.h).
 bool no_control_bytes(const unsigned char* p, std::size_t n) noexcept {
-  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
   for (; n >= 8; p += 8, n -= 8) {
-    std::uint64_t x = 0;
-    std::memcpy(&x, p, 8);
-    std::uint64_t del = x ^ (0x7f * kOnes);
-    if ((((x - 0x20 * kOnes) & ~x) | ((del - kOnes) & ~del)) & kHigh) return false;
+    std::uint64_t word = byte_scan::load64(p);
+    if (byte_scan::has_byte_below(word, 0x20) || byte_scan::has_byte(word, 0x7f)) return false;
   }
   for (; n > 0; ++p, --n) {
     if (*p < 0x20 || *p == 0x7f) return false;
