@@ -323,6 +323,11 @@ void HTTPHeaders::clear() noexcept {
   entries_.clear();
 }
 
+void HTTPHeaders::reserve(std::size_t bytes, std::size_t fields) {
+  storage_.reserve(bytes);
+  entries_.reserve(fields);
+}
+
 char* HTTPHeaders::write_normalized(std::string_view name, char* to) noexcept {
   bool start = true;
   for (char c : name) {

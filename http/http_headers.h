@@ -48,6 +48,10 @@ class HTTPHeaders {
   // Removes every value of `name`; returns how many there were.
   std::size_t remove(std::string_view name) noexcept;
   void clear() noexcept;
+  // Room for `fields` fields of `bytes` name and value bytes in all, so that
+  // adding up to that many allocates nothing (a copy assigned into a
+  // reserved object keeps the room).
+  void reserve(std::size_t bytes, std::size_t fields);
   std::size_t size() const noexcept { return entries_.size(); }
   bool empty() const noexcept { return entries_.empty(); }
 

@@ -82,6 +82,10 @@ const HTTPHeaders& default_headers(std::string_view server) {
 }  // namespace
 
 void RequestHandler::clear() {
+  // Room for the handler's own headers and the framing ones send_head adds,
+  // taken before the copy (which keeps it): one allocation each for the
+  // bytes and the fields, not a copy and then a regrowth on the first add.
+  headers_.reserve(256, 8);
   headers_ = default_headers(application_->settings().server_header);
   status_code_ = 200;
   reason_.clear();

@@ -311,6 +311,20 @@ TEST(HTTPHeaders, LookupIsCaseInsensitiveAndKeepsArrivalOrder) {
   EXPECT_FALSE(headers.contains("X-Other"));
 }
 
+TEST(HTTPHeaders, ReserveKeepsTheFieldsAndACopyAssignedIntoItKeepsTheRoom) {
+  HTTPHeaders defaults{{"Server", "whirl"}, {"Date", "today"}};
+  HTTPHeaders headers{{"X-Old", "1"}};
+  headers.reserve(256, 8);
+  EXPECT_EQ(headers.get("X-Old"), "1");
+  headers = defaults;
+  headers.add("Content-Length", "13");
+  headers.set("Server", "other");
+  std::string out;
+  headers.write_to(out);
+  EXPECT_EQ(out, "Date: today\r\nContent-Length: 13\r\nServer: other\r\n");
+  EXPECT_EQ(defaults.get("Server"), "whirl");  // the copy's source is untouched
+}
+
 TEST(HTTPHeaders, OutputIsInHttpHeaderCase) {
   HTTPHeaders headers{{"content-type", "text/plain"}, {"x-REQUEST-id", "7"}};
   std::string out;
