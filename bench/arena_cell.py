@@ -127,10 +127,12 @@ def cpu_ns(pids):
 
 
 def measure(loadgen, workdir, server, cell, duration):
-    """One loadgen run of `cell`; the server's CPU is read when the warm-up
-    ends and when the measured window does, so connection setup and the
-    warm-up are not charged to the measured requests."""
+    """One loadgen run of `cell`, once the servers are quiet. The server's CPU
+    is read when the warm-up ends and when the measured window does, so
+    connection setup and the warm-up are not charged to the measured
+    requests."""
     name, extra, connections, _ = cell
+    settle()  # as run_loader does before its runs
     warmup = 3.0 if connections >= 5000 else 1.0
     record = os.path.join(workdir, "arena-loadgen.json")
     argv = ["taskset", "-c", LOAD_CORE, loadgen, f"http://127.0.0.1:{server.port}/", "-c", str(connections),
@@ -208,12 +210,10 @@ def run(args, workdir, runs, duration, bun):
             cell_name, _, connections, serves = cell
             here = [(name, server) for name, server in servers if name in serves]
             for _, server in here:  # warm-up, not recorded
-                settle([s for _, s in servers])
                 measure(loadgen, workdir, server, cell, 1)
             by_server = {name: [] for name, _ in here}
             for _ in range(runs):
                 for name, server in here:
-                    settle([s for _, s in servers])
                     by_server[name].append(measure(loadgen, workdir, server, cell, duration))
             for name, _ in here:
                 ordered = sorted(by_server[name], key=lambda r: r["req_per_s"])

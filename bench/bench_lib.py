@@ -71,6 +71,10 @@ def rss_bytes(pids):
     return total
 
 
+# The servers started and not yet stopped: settle() waits for all of them.
+RUNNING = []
+
+
 class Server:
     """A server process pinned to the server core; `pids` are the ones that serve."""
 
@@ -83,6 +87,7 @@ class Server:
             ["taskset", "-c", SERVER_CORE] + self.argv,
             stdout=subprocess.DEVNULL, stderr=open(os.path.join(self.workdir, self.name + ".log"), "w"),
             preexec_fn=raise_fd_limit)
+        RUNNING.append(self)
         if not wait_for_port(self.port):
             self.stop()
             raise RuntimeError(f"{self.name} did not listen on {self.port}")
@@ -95,6 +100,8 @@ class Server:
         return [int(p) for p in children] or [self.process.pid]
 
     def stop(self):
+        if self in RUNNING:
+            RUNNING.remove(self)
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -104,18 +111,18 @@ class Server:
                 self.process.wait()
 
 
-def settle(servers, quiet_share=0.02, longest=15.0):
-    """Waits until no server uses more than `quiet_share` of a core (over 0.2 s),
-    at most `longest` seconds. A server left with a backlog by the run before
-    (Tornado answers 10,000 delayed requests for seconds after its loader
-    has gone) would otherwise take the shared server core from the next
-    server measured."""
+def settle(quiet_share=0.02, longest=15.0):
+    """Waits until no running server uses more than `quiet_share` of a core
+    (over 0.2 s), at most `longest` seconds; every load run starts with it.
+    A server left with a backlog by the run before (Tornado answers 10,000
+    delayed requests for seconds after its loader has gone) would otherwise
+    take the shared server core from the next server measured."""
     deadline = time.monotonic() + longest
     while time.monotonic() < deadline:
-        before = cpu_ticks([pid for server in servers for pid in server.pids])
+        pids = [pid for server in RUNNING for pid in server.pids]
+        before = cpu_ticks(pids)
         time.sleep(0.2)
-        after = cpu_ticks([pid for server in servers for pid in server.pids])
-        if (after - before) / HZ / 0.2 <= quiet_share:
+        if (cpu_ticks(pids) - before) / HZ / 0.2 <= quiet_share:
             return
 
 
@@ -126,7 +133,9 @@ def children_cpu():
 
 
 def run_loader(argv, server):
-    """Runs one load; returns (stdout, stderr, server CPU share, loader CPU share) over its wall time."""
+    """Runs one load once the servers are quiet (settle); returns (stdout,
+    stderr, server CPU share, loader CPU share) over its wall time."""
+    settle()
     server_before, loader_before = cpu_ticks(server.pids), children_cpu()
     start = time.monotonic()
     child = subprocess.Popen(["taskset", "-c", LOAD_CORE] + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

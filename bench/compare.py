@@ -32,8 +32,7 @@ import time
 
 import arena_cell
 import static_cell
-from bench_lib import (LOAD_CORE, NGINX_CONF, SERVER_CORE, Server, parse_wrk, raise_fd_limit, rss_bytes, run_loader, say,
-                       settle)
+from bench_lib import LOAD_CORE, NGINX_CONF, SERVER_CORE, Server, parse_wrk, raise_fd_limit, rss_bytes, run_loader, say
 
 CELLS = [  # (mode, connections, depth)
     ("keep-alive", 64, 1),
@@ -107,7 +106,6 @@ def measure_cells(servers, loaders, tools, runs, duration):
             for _ in range(runs):
                 for tool in tools:
                     for server in servers:
-                        settle(servers)
                         results[(server.name, tool)].append(
                             loaders.measure(tool, server, connections, depth, duration))
             for tool in tools:

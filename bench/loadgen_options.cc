@@ -56,20 +56,22 @@ void check_header(const std::string& header) {
   }
 }
 
-// A --mix entry is "METHOD TARGET": a token, one space, an origin-form
-// target without spaces or control bytes (it is sent as written). HEAD is
+// A --mix entry, "METHOD TARGET", split once into its request line: a
+// token, one space, an origin-form target without spaces or control bytes
+// (it is sent as written). HEAD is
 // refused: the loader frames every response of a run alike (a HEAD answer
 // has no body), so it cannot sit in a mix.
-void check_mix(const std::string& entry) {
+LoadgenOptions::RequestLine parse_mix(std::string_view entry) {
   std::size_t space = entry.find(' ');
-  std::string_view method = std::string_view(entry).substr(0, space);
-  std::string_view target = space == std::string::npos ? "" : std::string_view(entry).substr(space + 1);
+  std::string_view method = entry.substr(0, space);
+  std::string_view target = space == std::string_view::npos ? "" : entry.substr(space + 1);
   bool clean_target = !target.empty() && target.front() == '/' &&
                       std::none_of(target.begin(), target.end(), [](char c) { return c <= ' ' || c == 0x7f; });
-  if (space == std::string::npos || !whirl::HTTPHeaders::is_token(method) || !clean_target) {
+  if (space == std::string_view::npos || !whirl::HTTPHeaders::is_token(method) || !clean_target) {
     usage(fmt::format("--mix wants 'METHOD /target', not '{}'", entry));
   }
   if (method == "HEAD") usage("--mix cannot hold HEAD (its answers have no body; run it on its own with -m HEAD)");
+  return {std::string(method), std::string(target)};
 }
 
 bool carries_body(std::string_view method) { return method == "POST" || method == "PUT" || method == "PATCH"; }
@@ -121,8 +123,7 @@ LoadgenOptions LoadgenOptions::parse(int argc, char** argv) {
     } else if (flag == "--body-file") {
       options.body = read_file(value());
     } else if (flag == "--mix") {
-      options.mix.push_back(value());
-      check_mix(options.mix.back());
+      options.mix.push_back(parse_mix(value()));
     } else if (flag == "--requests-per-connection") {
       options.requests_per_connection = number<int>(flag, value(), 1);
     } else if (flag == "--rate") {
@@ -180,10 +181,9 @@ std::string LoadgenOptions::request(std::size_t kind, bool last_on_connection) c
   std::string_view line_target = target;
   bool with_body = !body.empty() || carries_body(method);
   if (!mix.empty()) {
-    std::string_view entry = mix[kind % mix.size()];
-    std::size_t space = entry.find(' ');
-    line_method = entry.substr(0, space);
-    line_target = entry.substr(space + 1);
+    const RequestLine& line = mix[kind % mix.size()];
+    line_method = line.method;
+    line_target = line.target;
     with_body = carries_body(line_method);
   }
   std::string out = fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\n", line_method, line_target, authority);

@@ -46,7 +46,11 @@ struct LoadgenOptions {
   std::string method = "GET";
   std::vector<std::string> headers;  // "Name: value"
   std::string body;
-  std::vector<std::string> mix;     // "METHOD TARGET"; empty: method and target
+  struct RequestLine {
+    std::string method;
+    std::string target;
+  };
+  std::vector<RequestLine> mix;     // --mix, parsed; empty: method and target
   int requests_per_connection = 0;  // 0: connections are kept
   double rate = 0;                  // requests/s over all connections; 0 = as fast as the server answers
   double timeout = 10;

@@ -53,7 +53,9 @@ void append_escaping_script_end(std::string_view text, std::string& out) {
   out.append(text);
 }
 
-// Through dump(), for the values the fast paths leave alone.
+// Through dump(), for the values the fast paths leave alone. Bytes that
+// are not UTF-8 (a percent-decoded argument) become U+FFFD rather than a
+// 500: JSON text is UTF-8 by definition (RFC 8259 §8.1).
 void append_dumped(const nlohmann::json& value, std::string& out) {
   append_escaping_script_end(value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), out);
 }

@@ -98,8 +98,15 @@ void RequestHandler::set_status(int status_code, std::string_view reason) {
   reason_.assign(reason);
 }
 
+namespace {
+// Both write()s refuse a finished response the same way.
+void check_not_finished(bool finished) {
+  if (finished) throw std::logic_error("Cannot write() after finish()");
+}
+}  // namespace
+
 void RequestHandler::write(std::string_view chunk) {
-  if (finished_) throw std::logic_error("Cannot write() after finish()");
+  check_not_finished(finished_);
   write_buffer_.append(chunk);
 }
 
@@ -109,7 +116,7 @@ void RequestHandler::write_json(const nlohmann::json& object) {
     // old browsers let another site's page run and read (JSON hijacking).
     throw std::invalid_argument("write() takes a JSON object; wrap arrays and scalars in one");
   }
-  if (finished_) throw std::logic_error("Cannot write() after finish()");
+  check_not_finished(finished_);
   // Straight into the body buffer (json_encode.h: dump()'s text, "</" escaped).
   json_encode(object, write_buffer_);
   set_header("Content-Type", "application/json; charset=UTF-8");
